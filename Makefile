@@ -1,0 +1,42 @@
+# amodal_compose: every target installs what it needs into .venv first.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+TORCH_VERSION ?= 2.13.0
+OUT    ?= demo_out
+BENCH  ?= all
+
+export NO_ALBUMENTATIONS_UPDATE := 1
+export WANDB_MODE ?= offline
+export WANDB_SILENT := true
+export PYTHONHASHSEED := 0
+
+.PHONY: install test demo bench lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip setuptools wheel >/dev/null
+
+# torch first (the CPU wheel), so the package's torch range installs nothing more.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install "torch==$(TORCH_VERSION)"
+	$(BIN)/python -m pip install -e ".[dev]"
+	@$(BIN)/python -c "import torch; assert torch.__version__.startswith('$(TORCH_VERSION)'), torch.__version__"
+	touch $@
+
+install: $(VENV)/.installed
+
+test: install
+	OMP_NUM_THREADS=2 $(BIN)/python -m pytest -m "not slow and not gpu" -q
+
+demo: install
+	$(BIN)/amodal-compose demo --out $(OUT)
+
+bench: install
+	$(BIN)/amodal-compose bench --task $(BENCH) --out reports
+
+lint: install
+	$(BIN)/ruff check src tests
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache reports previews $(OUT) lightning_logs wandb

@@ -1,0 +1,251 @@
+"""Metrics as torchmetrics classes, computed the way the papers' tables report them.
+
+* :class:`PooledMIoU`: ``sum of intersections / sum of unions`` over all instances, on the full amodal
+  mask or on the invisible part only (Amodal-VAE Table 1, PCNet Table 2, AMICO Table 3).
+* :class:`OrderingAccuracy`: pairwise accuracy over occluded neighbour pairs (PCNet Table 1).
+* :class:`BinnedImageMetrics`: PSNR / SSIM / L1 averaged per image inside bins of object (or mask)
+  area ratio (AMICO Table 2: (0.05, 0.2], (0.2, 0.4], (0.4, 0.5]; Shimosato Tables I-V), optionally
+  restricted to a region (e.g. the invisible part, AMICO Table 1).
+
+LPIPS and Inception-FID need pretrained weights that this package does not download: see
+:func:`lpips_available`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+from torchmetrics import Metric
+from torchmetrics.functional.image import structural_similarity_index_measure
+
+from .ops.graph import pairwise_order
+
+__all__ = [
+    "PooledMIoU", "OrderingAccuracy", "BinnedImageMetrics", "AMICO_AREA_BINS", "lpips_available", "psnr", "ssim",
+]
+
+#: AMICO Table 2 object-to-image area ratio bins.
+AMICO_AREA_BINS: tuple[tuple[float, float], ...] = ((0.05, 0.2), (0.2, 0.4), (0.4, 0.5))
+
+
+def _bin(x: Tensor) -> Tensor:
+    return (x > 0.5).flatten(1)
+
+
+class PooledMIoU(Metric):
+    """Pooled mIoU of amodal masks: total intersection over total union across instances.
+
+    Args:
+        part: ``"full"`` (the amodal mask) or ``"invisible"`` (``amodal \\ visible`` of prediction and
+            target, both taken outside the given visible mask).
+
+    Example:
+        >>> m = PooledMIoU("invisible")
+        >>> vis = torch.zeros(1, 1, 4, 4); vis[..., :2] = 1
+        >>> gt = torch.zeros(1, 1, 4, 4); gt[..., :3] = 1
+        >>> m.update(gt, gt, vis); float(m.compute())
+        1.0
+    """
+
+    higher_is_better = True
+    full_state_update = False
+
+    def __init__(self, part: str = "full", **kwargs) -> None:
+        super().__init__(**kwargs)
+        if part not in ("full", "invisible"):
+            raise ValueError(f"part must be 'full' or 'invisible', got {part!r}")
+        self.part = part
+        self.add_state("intersection", default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("union", default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
+
+    def update(self, pred: Tensor, target: Tensor, visible: Tensor | None = None) -> None:
+        """Add a batch.
+
+        Args:
+            pred: ``(B, 1, H, W)`` predicted amodal masks (binary, or probabilities thresholded at 0.5).
+            target: ``(B, 1, H, W)`` ground-truth amodal masks.
+            visible: ``(B, 1, H, W)`` visible masks; required for ``part="invisible"``.
+        """
+        if pred.shape != target.shape:
+            raise ValueError(f"pred {tuple(pred.shape)} and target {tuple(target.shape)} differ")
+        p, t = _bin(pred), _bin(target)
+        if self.part == "invisible":
+            if visible is None:
+                raise ValueError("part='invisible' needs the visible masks")
+            if visible.shape != pred.shape:
+                raise ValueError(f"visible {tuple(visible.shape)} and pred {tuple(pred.shape)} differ")
+            v = _bin(visible)
+            p, t = p & ~v, t & ~v
+        self.intersection += (p & t).sum().double()
+        self.union += (p | t).sum().double()
+
+    def compute(self) -> Tensor:
+        if self.union == 0:
+            return torch.tensor(float("nan"))
+        return (self.intersection / self.union).float()
+
+
+class OrderingAccuracy(Metric):
+    """Pairwise ordering accuracy on occluded neighbour pairs (PCNet Table 1).
+
+    A pair ``(i, j)`` counts when the ground truth says one occludes the other; the prediction is
+    right when its antisymmetric order (``+1`` / ``-1``) for that pair matches. Pairs that the
+    ground truth marks as mutual occlusion are skipped.
+    """
+
+    higher_is_better = True
+    full_state_update = False
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.add_state("correct", default=torch.tensor(0, dtype=torch.int64), dist_reduce_fx="sum")
+        self.add_state("total", default=torch.tensor(0, dtype=torch.int64), dist_reduce_fx="sum")
+
+    def update(self, pred_order: Tensor, target_order: Tensor) -> None:
+        """Add one scene.
+
+        Args:
+            pred_order: ``(N, N)`` predicted order matrix (``[i, j] > 0``: ``i`` occludes ``j``).
+            target_order: ``(N, N)`` ground-truth order matrix.
+        """
+        if pred_order.shape != target_order.shape or pred_order.ndim != 2:
+            raise ValueError(f"order matrices must be (N, N) of one size, got {tuple(pred_order.shape)} "
+                             f"and {tuple(target_order.shape)}")
+        gt = pairwise_order(target_order)
+        pr = pairwise_order(pred_order)
+        upper = torch.triu(torch.ones_like(gt, dtype=torch.bool), diagonal=1)
+        pairs = upper & (gt != 0)
+        self.correct += (pr[pairs] == gt[pairs]).sum()
+        self.total += pairs.sum()
+
+    def compute(self) -> Tensor:
+        if self.total == 0:
+            return torch.tensor(float("nan"))
+        return self.correct.float() / self.total.float()
+
+
+def psnr(pred: Tensor, target: Tensor, region: Tensor | None = None, data_range: float = 1.0) -> Tensor:
+    """Per-image PSNR in dB, optionally over a region only. Shapes ``(B, C, H, W)`` / ``(B, 1, H, W)``."""
+    err = (pred - target) ** 2
+    if region is None:
+        mse = err.flatten(1).mean(1)
+    else:
+        w = region.expand_as(err)
+        mse = (err * w).flatten(1).sum(1) / w.flatten(1).sum(1).clamp_min(1.0)
+    return 10.0 * torch.log10(data_range**2 / mse.clamp_min(1e-10))
+
+
+def ssim(pred: Tensor, target: Tensor, region: Tensor | None = None, data_range: float = 1.0) -> Tensor:
+    """Per-image SSIM (torchmetrics' Gaussian 11x11, sigma 1.5), averaged over the image or over ``region``.
+
+    Shapes: ``(B, C, H, W)`` images with ``H, W >= 6``; ``region`` ``(B, 1, H, W)``. Returns ``(B,)``.
+    """
+    if min(pred.shape[-2:]) < 6:
+        raise ValueError(f"ssim needs images of at least 6x6 pixels, got {tuple(pred.shape[-2:])}")
+    _, full = structural_similarity_index_measure(
+        pred, target, data_range=data_range, reduction="none", return_full_image=True
+    )
+    m = full.mean(1, keepdim=True)
+    if region is None:
+        return m.flatten(1).mean(1)
+    return (m * region).flatten(1).sum(1) / region.flatten(1).sum(1).clamp_min(1.0)
+
+
+class BinnedImageMetrics(Metric):
+    """PSNR / SSIM / L1 averaged per image within bins of area ratio (AMICO Table 2).
+
+    Args:
+        bins: ``(lo, hi]`` intervals of the area ratio; samples outside every bin still count in ``all``.
+        metrics: any of ``"psnr"``, ``"ssim"``, ``"l1"``.
+
+    ``compute()`` returns a dict ``{"psnr/(0.05,0.2]": ..., "psnr/all": ..., "count/(0.05,0.2]": ...}``;
+    an empty bin gives NaN.
+
+    Example:
+        >>> m = BinnedImageMetrics(bins=((0.0, 1.0),))
+        >>> x = torch.rand(2, 3, 8, 8); m.update(x, x, torch.tensor([0.3, 0.6]))
+        >>> round(float(m.compute()["ssim/(0,1]"]), 3)
+        1.0
+    """
+
+    full_state_update = False
+
+    def __init__(
+        self,
+        bins: Sequence[tuple[float, float]] = AMICO_AREA_BINS,
+        metrics: Sequence[str] = ("psnr", "ssim", "l1"),
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        bad = set(metrics) - {"psnr", "ssim", "l1"}
+        if bad:
+            raise ValueError(f"unknown metrics {sorted(bad)}")
+        self.bins = [tuple(float(v) for v in b) for b in bins]
+        self.metric_names = tuple(metrics)
+        nb = len(self.bins) + 1  # last slot: all samples
+        for name in self.metric_names:
+            self.add_state(f"sum_{name}", default=torch.zeros(nb, dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("count", default=torch.zeros(nb, dtype=torch.int64), dist_reduce_fx="sum")
+
+    @staticmethod
+    def bin_name(b: tuple[float, float]) -> str:
+        return f"({b[0]:g},{b[1]:g}]"
+
+    def update(self, pred: Tensor, target: Tensor, area_ratio: Tensor, region: Tensor | None = None) -> None:
+        """Add a batch.
+
+        Args:
+            pred, target: ``(B, 3, H, W)`` in [0, 1].
+            area_ratio: ``(B,)`` the ratio that picks the bin.
+            region: optional ``(B, 1, H, W)`` mask: metrics over this region only (samples with an
+                empty region are skipped).
+        """
+        if pred.shape != target.shape:
+            raise ValueError(f"pred {tuple(pred.shape)} and target {tuple(target.shape)} differ")
+        area_ratio = area_ratio.reshape(-1).to(pred.device)
+        if area_ratio.numel() != pred.shape[0]:
+            raise ValueError(f"area_ratio has {area_ratio.numel()} values for {pred.shape[0]} images")
+        keep = torch.ones(pred.shape[0], dtype=torch.bool, device=pred.device)
+        if region is not None:
+            region = (region > 0.5).float()
+            keep = region.flatten(1).sum(1) > 0
+        values = {}
+        if "psnr" in self.metric_names:
+            values["psnr"] = psnr(pred, target, region)
+        if "ssim" in self.metric_names:
+            values["ssim"] = ssim(pred, target, region)
+        if "l1" in self.metric_names:
+            err = (pred - target).abs().mean(1, keepdim=True)
+            values["l1"] = (
+                err.flatten(1).mean(1)
+                if region is None
+                else (err * region).flatten(1).sum(1) / region.flatten(1).sum(1).clamp_min(1.0)
+            )
+        member = [((area_ratio > lo) & (area_ratio <= hi)) & keep for lo, hi in self.bins] + [keep]
+        for slot, sel in enumerate(member):
+            self.count[slot] += sel.sum()
+            for name, v in values.items():
+                getattr(self, f"sum_{name}")[slot] += v[sel].double().sum()
+
+    def compute(self) -> dict[str, Tensor]:
+        out = {}
+        names = [self.bin_name(b) for b in self.bins] + ["all"]
+        for slot, bn in enumerate(names):
+            n = self.count[slot]
+            out[f"count/{bn}"] = n
+            for name in self.metric_names:
+                s = getattr(self, f"sum_{name}")[slot]
+                out[f"{name}/{bn}"] = (s / n).float() if n > 0 else torch.tensor(float("nan"))
+        return out
+
+
+def lpips_available() -> tuple[bool, str]:
+    """Whether LPIPS can be computed here: it needs the ``lpips`` package and its pretrained weights
+    present locally (nothing is downloaded). Returns ``(available, reason)``."""
+    try:
+        import lpips  # noqa: F401
+    except ImportError:
+        return False, "LPIPS not computed: the 'lpips' package is not installed (its weights cannot be downloaded here)"
+    return True, "lpips installed"

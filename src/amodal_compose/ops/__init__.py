@@ -1,0 +1,36 @@
+"""Pure tensor operations: no learning, no data, no Lightning."""
+
+from .blend import alpha_blend
+from .classic import convex_hull, poisson_blend, telea_inpaint
+from .color import reinhard_transfer
+from .convert import as_image, as_mask, check_same_size, to_uint8_hwc
+from .distance import signed_distance
+from .graph import ancestors, neighbour_pairs, order_from_depth, order_from_masks, pairwise_order
+from .masks import SquareBox, bbox, crop_square, dilate, erode, iou, paste_square, resize_mask, square_box
+
+__all__ = [
+    "alpha_blend",
+    "ancestors",
+    "as_image",
+    "as_mask",
+    "bbox",
+    "check_same_size",
+    "convex_hull",
+    "crop_square",
+    "dilate",
+    "erode",
+    "iou",
+    "neighbour_pairs",
+    "order_from_depth",
+    "order_from_masks",
+    "pairwise_order",
+    "paste_square",
+    "poisson_blend",
+    "reinhard_transfer",
+    "resize_mask",
+    "signed_distance",
+    "SquareBox",
+    "square_box",
+    "telea_inpaint",
+    "to_uint8_hwc",
+]

@@ -1,0 +1,171 @@
+import math
+
+import pytest
+import torch
+from conftest import rect
+
+from amodal_compose.ops import (
+    alpha_blend,
+    ancestors,
+    bbox,
+    convex_hull,
+    crop_square,
+    dilate,
+    erode,
+    iou,
+    neighbour_pairs,
+    order_from_depth,
+    order_from_masks,
+    pairwise_order,
+    paste_square,
+    poisson_blend,
+    reinhard_transfer,
+    signed_distance,
+    square_box,
+    telea_inpaint,
+)
+
+
+def test_bbox_hand_values_and_empty():
+    m = rect(5, 6, 2, 5, 1, 3)
+    assert bbox(m).tolist() == [[2, 1, 5, 3]]
+    assert bbox(torch.zeros(2, 1, 4, 4)).tolist() == [[[0, 0, 0, 0]], [[0, 0, 0, 0]]]
+
+
+def test_dilate_erode_hand_values():
+    m = torch.zeros(1, 7, 7)
+    m[0, 3, 3] = 1
+    d1 = dilate(m, 1)  # first step is a cross
+    assert d1.sum() == 5 and d1[0, 2, 3] == 1 and d1[0, 2, 2] == 0
+    d2 = dilate(m, 2)  # cross then square: 5x5 square minus nothing? -> 21 pixel octagon
+    assert d2.sum() == 21
+    assert torch.equal(dilate(m, 0), m)
+    # erosion inverts dilation on a block away from the border
+    block = rect(9, 9, 2, 7, 2, 7)
+    assert torch.equal(erode(block, 1), rect(9, 9, 3, 6, 3, 6))
+    # the image border does not erode a mask touching it
+    full = torch.ones(1, 5, 5)
+    assert torch.equal(erode(full, 2), full)
+
+
+def test_dilate_per_sample_radius():
+    m = torch.zeros(2, 1, 9, 9)
+    m[:, 0, 4, 4] = 1
+    out = dilate(m, torch.tensor([0, 2]))
+    assert out[0].sum() == 1 and out[1].sum() == 21
+    with pytest.raises(ValueError):
+        dilate(m, -1)
+
+
+def test_iou():
+    a, b = rect(4, 4, 0, 2, 0, 4), rect(4, 4, 1, 3, 0, 4)
+    assert float(iou(a, b)) == pytest.approx(4 / 12)
+    assert float(iou(torch.zeros(1, 3, 3), torch.zeros(1, 3, 3))) == 1.0
+
+
+@pytest.mark.parametrize("box", [(2, 3, 6, 7), (0, 0, 3, 9), (8, 5, 12, 10)])
+@pytest.mark.parametrize("enlarge", [1.0, 2.0, 3.0])
+def test_crop_then_paste_returns_the_original(box, enlarge):
+    img = torch.rand(2, 3, 10, 12)
+    b = square_box(box, (10, 12), enlarge=enlarge)
+    crop = crop_square(img, b)  # no resize: exact
+    assert torch.equal(paste_square(crop, b, canvas=img), img)
+    # the window outside the image is zero in the crop
+    assert crop.shape[-1] == b.side
+
+
+def test_crop_resize_paste_mask_round_trip_is_close():
+    m = rect(40, 40, 10, 26, 12, 30)
+    b = square_box(bbox(m[0]), (40, 40), enlarge=1.5)
+    back = paste_square(crop_square(m, b, 64, mode="mask"), b, mode="mask")
+    assert float(iou(back, m)) > 0.95
+
+
+def test_crop_rejects_mismatched_box():
+    b = square_box((0, 0, 4, 4), (10, 10))
+    with pytest.raises(ValueError, match="box was made for"):
+        crop_square(torch.zeros(3, 8, 8), b)
+
+
+def test_signed_distance_hand_values():
+    m = torch.zeros(1, 1, 5)
+    m[..., 1:4] = 1
+    assert signed_distance(m).flatten().tolist() == [-1.0, 1.0, 2.0, 1.0, -1.0]
+    d = signed_distance(rect(5, 5, 2, 3, 2, 3))
+    assert float(d[0, 0, 0]) == pytest.approx(-math.hypot(2, 2), abs=1e-3)
+
+
+def test_order_from_masks_and_depth():
+    # A in front of B: A's visible pixels cover part of B's amodal
+    a = rect(6, 8, 0, 4, 0, 6)
+    b_am = rect(6, 8, 2, 8, 0, 6)
+    b_vis = b_am * (1 - a)
+    modal, amodal = torch.stack([a, b_vis]), torch.stack([a, b_am])
+    assert order_from_masks(modal, amodal).tolist() == [[0, 1], [0, 0]]
+    assert order_from_depth(torch.tensor([1, 0]), amodal, modal).tolist() == [[0, 1], [0, 0]]
+    assert pairwise_order(torch.tensor([[0, 1], [0, 0]])).tolist() == [[0, 1], [-1, 0]]
+    assert neighbour_pairs(modal).tolist() == [[False, True], [True, False]]
+
+
+def test_ancestors_terminates_on_cycles():
+    # 0 -> 1 -> 2 -> 3 -> 0 (a ring, PCNet Fig. 7) plus 4 -> 2
+    o = torch.zeros(5, 5, dtype=torch.long)
+    for i, j in [(0, 1), (1, 2), (2, 3), (3, 0), (4, 2)]:
+        o[i, j] = 1
+    assert ancestors(o, 2) == [0, 1, 3, 4]
+    assert ancestors(o, 4) == []
+    with pytest.raises(IndexError):
+        ancestors(o, 5)
+
+
+def test_convex_hull_of_an_ell():
+    ell = (rect(10, 10, 1, 3, 1, 9) + rect(10, 10, 1, 9, 7, 9)).clamp(0, 1)
+    hull = convex_hull(ell)
+    assert torch.all(hull >= ell) and hull.sum() > ell.sum()
+    assert hull[0, 5, 4] == 1 and hull[0, 2, 6] == 0  # inside the triangle, beyond the diagonal
+    assert convex_hull(torch.zeros(1, 4, 4)).sum() == 0
+    assert convex_hull(torch.stack([ell, ell])).shape == (2, 1, 10, 10)
+
+
+def test_alpha_blend():
+    fg, bg = torch.ones(1, 3, 2, 2), torch.zeros(1, 3, 2, 2)
+    a = torch.tensor([[[[0.0, 0.25], [0.5, 1.0]]]])
+    assert alpha_blend(fg, a, bg)[0, 0].flatten().tolist() == [0.0, 0.25, 0.5, 1.0]
+    with pytest.raises(ValueError):
+        alpha_blend(fg, torch.zeros(1, 1, 3, 3), bg)
+
+
+def test_poisson_blend_keeps_position_and_background():
+    g = torch.Generator().manual_seed(0)
+    bg = torch.rand(3, 40, 40, generator=g) * 0.3
+    fg = torch.rand(3, 40, 40, generator=g) * 0.5 + 0.4
+    m = rect(40, 40, 12, 26, 10, 21)
+    out = poisson_blend(bg, fg, m)
+    outside = 1 - dilate(m, 1)
+    assert torch.allclose(out * outside, bg * outside, atol=1 / 255 + 1e-6)
+    inner = erode(m, 2).bool().expand(3, -1, -1)
+    # gradients inside follow the foreground at zero shift better than at a one-pixel shift
+    d0 = (out - fg)[inner].std()
+    d1 = (out - torch.roll(fg, 1, dims=2))[inner].std()
+    assert d0 < d1
+    assert torch.equal(poisson_blend(bg, fg, torch.zeros(1, 40, 40)), bg)
+
+
+def test_telea_changes_only_the_hole():
+    img = torch.rand(3, 20, 20)
+    hole = rect(20, 20, 5, 9, 5, 9)
+    out = telea_inpaint(img, hole)
+    assert torch.equal(out * (1 - hole), img * (1 - hole))
+    assert not torch.equal(out, img)
+
+
+def test_reinhard_transfer_matches_reference_statistics():
+    import kornia
+
+    g = torch.Generator().manual_seed(1)
+    src = torch.rand(3, 16, 16, generator=g) * 0.5
+    ref = torch.rand(3, 16, 16, generator=g) * 0.3 + 0.6
+    out = reinhard_transfer(src, ref)
+    lab_o, lab_r = kornia.color.rgb_to_lab(out[None]), kornia.color.rgb_to_lab(ref[None])
+    assert torch.allclose(lab_o.mean((-2, -1)), lab_r.mean((-2, -1)), atol=1.5)
+    assert out.min() >= 0 and out.max() <= 1

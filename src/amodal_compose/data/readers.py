@@ -192,6 +192,29 @@ class SceneReader(Dataset):
             desc = ", ".join(f"{k}: {v}" for k, v in sorted(self.stats.items()))
             warnings.warn(f"{self.annotation_file.name}: skipped or repaired entries ({desc})", stacklevel=3)
 
+    def _precheck(self, ann: dict, seg_keys: tuple[str, ...], cat_map: dict | None = None) -> None:
+        """Count what can be seen without decoding: unknown categories and polygons under 3 points."""
+        if cat_map is not None and ann.get("category_id") not in cat_map:
+            self.stats["unknown_category"] += 1
+            return
+        if ann.get("iscrowd", 0) and not getattr(self, "include_crowd", True):
+            self.stats["crowd_skipped"] += 1
+            return
+        for key in seg_keys:
+            seg = ann.get(key)
+            if isinstance(seg, list) and seg:
+                short = sum(len(p) < 6 or len(p) % 2 for p in _polygons(seg))
+                if short:
+                    self.stats["polygon_lt_3_points"] += short
+
+    def _count_at_access(self, reason: str) -> None:
+        """Count a problem only visible once masks are decoded; warn the first time per reason."""
+        self.stats[reason] += 1
+        warned = self.__dict__.setdefault("_warned", set())
+        if reason not in warned:
+            warned.add(reason)
+            warnings.warn(f"{self.annotation_file.name}: {reason} (counted in reader.stats)", stacklevel=3)
+
     def _group(self, data: dict) -> dict[Any, list[dict]]:
         by_image: dict[Any, list[dict]] = defaultdict(list)
         ids = {img["id"] for img in data["images"]}
@@ -256,15 +279,15 @@ class SceneReader(Dataset):
     ) -> Instance | None:
         """Build an instance; skip empty ones and repair visible-outside-amodal (counted)."""
         if amodal is not None and amodal.sum() == 0:
-            self.stats["empty_amodal_mask"] += 1
+            self._count_at_access("empty_amodal_mask")
             return None
         if modal.sum() == 0:
             if amodal is None:
-                self.stats["empty_mask"] += 1
+                self._count_at_access("empty_mask")
                 return None
             self.stats["fully_occluded"] += 1  # kept: a valid amodal object with nothing visible
         if amodal is not None and (modal & ~amodal.astype(bool)).any():
-            self.stats["visible_outside_amodal_repaired"] += 1
+            self._count_at_access("visible_outside_amodal_repaired")
             amodal = amodal | modal
         return Instance(
             modal_mask=torch.from_numpy(modal.astype(np.float32))[None],
@@ -309,18 +332,17 @@ class CocoInstances(SceneReader):
                     raise AnnotationFormatError(
                         f"{self.annotation_file}: annotation {ann.get('id', j)} lacks 'segmentation' or 'category_id'"
                     )
+                self._precheck(ann, ("segmentation",), self._cat_map)
             self._records.append((info, anns, {}))
 
     def _instances(self, info, anns, extra, h, w):
         out = []
         for ann in anns:
             if ann["category_id"] not in self._cat_map:
-                self.stats["unknown_category"] += 1
-                continue
+                continue  # counted at load
             if ann.get("iscrowd", 0) and not self.include_crowd:
-                self.stats["crowd_skipped"] += 1
-                continue
-            m = decode_segmentation(ann["segmentation"], h, w, self.stats)
+                continue  # counted at load
+            m = decode_segmentation(ann["segmentation"], h, w)
             inst = self._make_instance(
                 m, None, self._cat_map[ann["category_id"]], {"id": ann.get("id"), "iscrowd": ann.get("iscrowd", 0)}
             )
@@ -369,6 +391,7 @@ class CocoaAmodal(SceneReader):
                         raise AnnotationFormatError(
                             f"{self.annotation_file}: image {info['id']} region {k + 1} lacks 'segmentation'"
                         )
+                    self._precheck(reg, ("segmentation",))
                 self._records.append((info, ann["regions"], {"depth_constraint": ann.get("depth_constraint")}))
             else:
                 for j, a in enumerate(items):
@@ -376,6 +399,7 @@ class CocoaAmodal(SceneReader):
                         raise AnnotationFormatError(
                             f"{self.annotation_file}: annotation {a.get('id', j)} lacks 'segmentation' or 'category_id'"
                         )
+                    self._precheck(a, ("segmentation",), self._cat_map)
                 self._records.append((info, items, {}))
 
     def _instances(self, info, anns, extra, h, w):
@@ -386,7 +410,7 @@ class CocoaAmodal(SceneReader):
         for k, reg in enumerate(regions):
             if reg.get("isStuff", 0) and not self.include_stuff:
                 continue
-            amodal = decode_segmentation(reg["segmentation"], h, w, self.stats)
+            amodal = decode_segmentation(reg["segmentation"], h, w)
             modal = decode_segmentation(reg["visible_mask"], h, w) if "visible_mask" in reg else amodal.copy()
             meta = {k2: reg[k2] for k2 in ("name", "area", "isStuff", "occlude_rate", "order") if k2 in reg}
             inst = self._make_instance(modal, amodal, 0, meta)
@@ -404,9 +428,8 @@ class CocoaAmodal(SceneReader):
         out = []
         for ann in anns:
             if ann["category_id"] not in self._cat_map:
-                self.stats["unknown_category"] += 1
-                continue
-            amodal = decode_segmentation(ann["segmentation"], h, w, self.stats)
+                continue  # counted at load
+            amodal = decode_segmentation(ann["segmentation"], h, w)
             modal = decode_segmentation(ann["visible_mask"], h, w) if "visible_mask" in ann else amodal.copy()
             meta = {k: ann[k] for k in ("id", "area", "occlude_rate") if k in ann}
             inst = self._make_instance(modal, amodal, self._cat_map[ann["category_id"]], meta)
@@ -442,20 +465,20 @@ class KinsAmodal(SceneReader):
                         f"{self.annotation_file}: annotation {a.get('id', j)} of image {info['id']} has neither "
                         "('segmentation', 'inmodal_seg') nor ('a_segm', 'i_segm'), or lacks 'category_id'"
                     )
+                self._precheck(a, ("segmentation", "inmodal_seg", "a_segm", "i_segm"), self._cat_map)
             self._records.append((info, items, {}))
 
     def _instances(self, info, anns, extra, h, w):
         out, clusters = [], []
         for ann in anns:
             if ann["category_id"] not in self._cat_map:
-                self.stats["unknown_category"] += 1
-                continue
+                continue  # counted at load
             if "a_segm" in ann:
-                amodal = decode_segmentation(ann["a_segm"], h, w, self.stats)
-                modal = decode_segmentation(ann["i_segm"], h, w, self.stats)
+                amodal = decode_segmentation(ann["a_segm"], h, w)
+                modal = decode_segmentation(ann["i_segm"], h, w)
             else:
-                amodal = decode_segmentation(ann["segmentation"], h, w, self.stats)
-                modal = decode_segmentation(ann["inmodal_seg"], h, w, self.stats)
+                amodal = decode_segmentation(ann["segmentation"], h, w)
+                modal = decode_segmentation(ann["inmodal_seg"], h, w)
             meta = {k: ann[k] for k in ("id", "oco_id", "ico_id", "a_bbox", "i_bbox", "bbox", "inmodal_bbox") if k in ann}
             inst = self._make_instance(modal, amodal, self._cat_map[ann["category_id"]], meta)
             if inst is not None:

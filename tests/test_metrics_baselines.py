@@ -1,0 +1,109 @@
+import math
+
+import pytest
+import torch
+from conftest import rect
+
+from amodal_compose.baselines import (
+    BASELINES,
+    amodal_convex,
+    amodal_raw,
+    composite_cut_and_paste,
+    inpaint_mean_fill,
+    order_by_area,
+    order_by_yaxis,
+)
+from amodal_compose.metrics import BinnedImageMetrics, OrderingAccuracy, PooledMIoU, lpips_available, psnr
+
+
+def test_pooled_miou_is_pooled_not_averaged():
+    # instance 1: I=2, U=4 ; instance 2: I=8, U=8 -> pooled 10/12 (the mean of IoUs would be 0.75)
+    p = torch.zeros(2, 1, 4, 4)
+    t = torch.zeros(2, 1, 4, 4)
+    p[0, 0, 0, :3] = 1
+    t[0, 0, 0, 1:4] = 1
+    p[1, 0, 1:3] = 1
+    t[1, 0, 1:3] = 1
+    m = PooledMIoU("full")
+    m.update(p, t)
+    assert float(m.compute()) == pytest.approx(10 / 12)
+
+
+def test_pooled_miou_invisible_part():
+    vis = rect(4, 4, 0, 2, 0, 4)[None]
+    gt = rect(4, 4, 0, 3, 0, 4)[None]
+    pred = rect(4, 4, 0, 4, 0, 4)[None]
+    m = PooledMIoU("invisible")
+    m.update(pred, gt, vis)
+    assert float(m.compute()) == pytest.approx(4 / 8)  # invisible gt: col 2; pred: cols 2-3
+    raw = PooledMIoU("invisible")
+    raw.update(vis, gt, vis)
+    assert float(raw.compute()) == 0.0
+    with pytest.raises(ValueError, match="visible"):
+        PooledMIoU("invisible").update(pred, gt)
+    assert math.isnan(float(PooledMIoU().compute()))
+
+
+def test_ordering_accuracy():
+    gt = torch.tensor([[0, 1, 0], [0, 0, 1], [0, 0, 0]])
+    pred = torch.tensor([[0, 1, 0], [0, 0, 0], [0, 1, 0]])  # (0,1) right, (1,2) reversed
+    m = OrderingAccuracy()
+    m.update(pred, gt)
+    assert float(m.compute()) == 0.5
+
+
+def test_psnr_hand_value_and_region():
+    a, b = torch.zeros(1, 3, 4, 4), torch.full((1, 3, 4, 4), 0.1)
+    assert float(psnr(a, b)) == pytest.approx(20.0)
+    region = rect(4, 4, 0, 2, 0, 4)[None]
+    b2 = b.clone()
+    b2[..., 2:] = 0.5  # error outside the region is ignored
+    assert float(psnr(a, b2, region)) == pytest.approx(20.0)
+
+
+def test_binned_metrics_bins():
+    m = BinnedImageMetrics()
+    x = torch.rand(4, 3, 16, 16)
+    y = x.clone()
+    y[1] = (y[1] + 0.1).clamp(0, 1)
+    m.update(y, x, torch.tensor([0.1, 0.3, 0.45, 0.9]))
+    out = m.compute()
+    assert int(out["count/(0.05,0.2]"]) == 1 and int(out["count/(0.2,0.4]"]) == 1
+    assert int(out["count/all"]) == 4
+    assert float(out["psnr/(0.2,0.4]"]) < 30 and float(out["ssim/(0.4,0.5]"]) == pytest.approx(1.0)
+    empty = BinnedImageMetrics().compute()
+    assert math.isnan(float(empty["psnr/all"]))
+
+
+def test_lpips_availability_is_stated():
+    ok, reason = lpips_available()
+    assert isinstance(ok, bool) and reason
+
+
+def test_amodal_baselines():
+    ell = (rect(10, 10, 1, 3, 1, 9) + rect(10, 10, 1, 9, 7, 9)).clamp(0, 1)[None]
+    assert torch.equal(amodal_raw(ell), ell)
+    assert amodal_convex(ell).sum() > ell.sum()
+    assert set(BASELINES) == {"amodal_mask", "ordering", "composition", "inpainting"}
+
+
+def test_order_baselines():
+    big = rect(20, 20, 0, 12, 0, 10)  # touches small, higher up
+    small = rect(20, 20, 12, 16, 5, 18)  # lower bottom edge
+    far = rect(20, 20, 18, 20, 0, 2)  # touches nobody
+    modal = torch.stack([big, small, far])
+    assert order_by_area(modal).tolist() == [[0, 0, 0], [1, 0, 0], [0, 0, 0]]
+    assert order_by_area(modal, larger_in_front=True).tolist() == [[0, 1, 0], [0, 0, 0], [0, 0, 0]]
+    assert order_by_yaxis(modal).tolist() == [[0, 0, 0], [1, 0, 0], [0, 0, 0]]
+
+
+def test_composite_and_fill_baselines():
+    bg, obj = torch.zeros(1, 3, 4, 4), torch.ones(1, 3, 4, 4)
+    m = rect(4, 4, 0, 2, 0, 4)[None]
+    out = composite_cut_and_paste(bg, obj, m)
+    assert float(out.sum()) == 3 * 8
+    img = torch.zeros(1, 3, 4, 4)
+    img[..., :2] = 0.5
+    hole = rect(4, 4, 2, 4, 0, 4)[None]
+    filled = inpaint_mean_fill(img, hole)
+    assert torch.allclose(filled, torch.full_like(img, 0.5))

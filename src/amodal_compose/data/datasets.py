@@ -99,7 +99,7 @@ class InstanceCrops(Dataset):
 
     Returns (per item) a dict with ``Keys`` entries: ``IMAGE``, ``MODAL_MASK``, ``AMODAL_MASK``,
     ``INVISIBLE_MASK``, ``LAYER`` and ``BACKGROUND`` (zeros where unknown), ``CATEGORY``, ``BOX``,
-    ``OCCLUDED_RATIO``, ``AREA_RATIO`` (visible box area / crop area) and ``SCENE_ID``. Scenes with no
+    ``OCCLUDED_RATIO``, ``AREA_RATIO`` (visible mask area / crop area) and ``SCENE_ID``. Scenes with no
     eligible instance are skipped to the next scene.
     """
 

@@ -26,7 +26,9 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
 def test_bench_rows_have_the_contract_format(tmp_path):
     assert main(["bench", "--task", "amodal_mask", "--out", str(tmp_path)]) == 0
     rows = json.loads((tmp_path / "bench.json").read_text())
-    assert {tuple(sorted(r)) for r in rows} == {("image_size", "method", "metric", "split", "steps", "task", "value")}
+    assert {tuple(sorted(r)) for r in rows} == {
+        ("image_size", "method", "metric", "split", "steps", "task", "value")
+    }
     by = {(r["method"], r["metric"]): r["value"] for r in rows}
     assert by[("raw", "miou_invisible")] == 0.0 and by[("convex", "miou_invisible")] > 0.1
     assert "| amodal_mask | convex |" in (tmp_path / "bench.md").read_text()

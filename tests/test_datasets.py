@@ -31,7 +31,10 @@ def test_instance_crops(select):
     if select == "unoccluded":
         assert item[Keys.OCCLUDED_RATIO] == 0
     # reproducible choice
-    assert torch.equal(ds[3][Keys.IMAGE], InstanceCrops(SyntheticScenes(20, 64, "val"), 48, select=select, seed=1)[3][Keys.IMAGE])
+    assert torch.equal(
+        ds[3][Keys.IMAGE],
+        InstanceCrops(SyntheticScenes(20, 64, "val"), 48, select=select, seed=1)[3][Keys.IMAGE],
+    )
 
 
 def test_instance_crops_layer_matches_image_where_visible():
@@ -82,7 +85,9 @@ def test_instance_crop_datamodule_synthetic_and_reader(tmp_path):
 
     from amodal_compose.data.datamodules import InstanceCropDataModule
 
-    dm = InstanceCropDataModule(train_scenes=8, val_scenes=4, image_size=32, crop_size=32, batch_size=4, num_workers=0)
+    dm = InstanceCropDataModule(
+        train_scenes=8, val_scenes=4, image_size=32, crop_size=32, batch_size=4, num_workers=0
+    )
     dm.setup("fit")
     batch = next(iter(dm.train_dataloader()))
     assert batch[Keys.IMAGE].shape == (4, 3, 32, 32)
@@ -93,7 +98,10 @@ def test_instance_crop_datamodule_synthetic_and_reader(tmp_path):
         train_image_root=str(FIXTURES / "cocoa"),
         val_annotation_file=str(FIXTURES / "cocoa/COCO_amodal_val2014_fixture.json"),
         val_image_root=str(FIXTURES / "cocoa"),
-        crop_size=32, batch_size=1, num_workers=0, augment=AugmentConfig(enabled=False),
+        crop_size=32,
+        batch_size=1,
+        num_workers=0,
+        augment=AugmentConfig(enabled=False),
     )
     real.setup("fit")
     item = real.val_dataset[0]

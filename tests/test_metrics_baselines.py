@@ -29,6 +29,7 @@ def test_pooled_miou_is_pooled_not_averaged():
     assert float(m.compute()) == pytest.approx(10 / 12)
 
 
+@pytest.mark.filterwarnings("ignore:.*called before the ..update:UserWarning")
 def test_pooled_miou_invisible_part():
     vis = rect(4, 4, 0, 2, 0, 4)[None]
     gt = rect(4, 4, 0, 3, 0, 4)[None]
@@ -61,6 +62,7 @@ def test_psnr_hand_value_and_region():
     assert float(psnr(a, b2, region)) == pytest.approx(20.0)
 
 
+@pytest.mark.filterwarnings("ignore:.*called before the ..update:UserWarning")
 def test_binned_metrics_bins():
     m = BinnedImageMetrics()
     x = torch.rand(4, 3, 16, 16)

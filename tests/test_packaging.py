@@ -22,7 +22,11 @@ def test_console_script_exists():
 
 def test_lightning_imported_one_way_only():
     """The package imports Lightning as pytorch_lightning only (lightning.pytorch is a separate class tree)."""
-    bad = [p for p in SRC.rglob("*.py") if re.search(r"^\s*(from|import)\s+lightning(\.|\s)", p.read_text(), re.M)]
+    bad = [
+        p
+        for p in SRC.rglob("*.py")
+        if re.search(r"^\s*(from|import)\s+lightning(\.|\s)", p.read_text(), re.M)
+    ]
     assert not bad, f"lightning.pytorch imported in {bad}"
 
 

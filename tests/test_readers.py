@@ -72,7 +72,9 @@ def test_amodal_readers_decode_exactly(cls, ann, root, order_source):
 def test_cocoa_regions_metadata_and_categories():
     scene = _read(CocoaAmodal, "cocoa/COCO_amodal_val2014_fixture.json", "cocoa")[0]
     assert [i.meta["order"] for i in scene.instances] == [1, 2, 3, 4]
-    assert scene.instances[1].meta["occlude_rate"] == pytest.approx(float(1 - visible("B").sum() / amodal("B").sum()), abs=1e-3)
+    assert scene.instances[1].meta["occlude_rate"] == pytest.approx(
+        float(1 - visible("B").sum() / amodal("B").sum()), abs=1e-3
+    )
     cls = _read(CocoaAmodal, "cocoa/COCOA_cls_val2014_fixture.json", "cocoa")
     assert cls.variant == "cls" and cls.categories == ("person", "bicycle")
     assert [i.category for i in cls[0].instances] == [0, 1, 0, 1]
@@ -97,14 +99,20 @@ def test_coco_polygon_rle_crowd_and_counted_warnings():
     assert scene.instances[0].amodal_mask is None and scene.order is None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        crowd = CocoInstances(FIXTURES / "coco/instances_fixture.json", FIXTURES / "coco", include_crowd=True)[0]
+        crowd = CocoInstances(
+            FIXTURES / "coco/instances_fixture.json", FIXTURES / "coco", include_crowd=True
+        )[0]
     assert torch.equal(crowd.instances[2].modal_mask, visible("C"))  # uncompressed RLE decoded
 
 
 def test_decode_segmentation_and_depth_constraint():
     poly = [[1, 1, 5, 1, 5, 4, 1, 4]]
-    assert torch.equal(torch.from_numpy(decode_segmentation(poly, 6, 8)).float()[None], rect(6, 8, 1, 5, 1, 4))
-    assert torch.equal(torch.from_numpy(decode_segmentation(poly[0], 6, 8)).float()[None], rect(6, 8, 1, 5, 1, 4))
+    assert torch.equal(
+        torch.from_numpy(decode_segmentation(poly, 6, 8)).float()[None], rect(6, 8, 1, 5, 1, 4)
+    )
+    assert torch.equal(
+        torch.from_numpy(decode_segmentation(poly[0], 6, 8)).float()[None], rect(6, 8, 1, 5, 1, 4)
+    )
     with pytest.raises(AnnotationFormatError, match="size"):
         decode_segmentation({"size": [5, 5], "counts": "00"}, 6, 8)
     with pytest.raises(AnnotationFormatError, match="unknown segmentation"):
@@ -164,7 +172,8 @@ def test_unknown_category_and_short_polygon_are_counted(tmp_path):
     data["annotations"][2]["segmentation"] = [[1, 1, 2, 2]] + data["annotations"][2]["segmentation"]
     path = tmp_path / "k.json"
     path.write_text(json.dumps(data))
-    reader = KinsAmodal(path, root)
+    with pytest.warns(UserWarning, match="polygon_lt_3_points: 1, unknown_category: 1"):
+        reader = KinsAmodal(path, root)
     scene = reader[0]
     assert reader.stats["unknown_category"] == 1 and reader.stats["polygon_lt_3_points"] == 1
     assert len(scene) == 3
@@ -180,6 +189,7 @@ def test_visible_outside_amodal_is_repaired_and_counted(tmp_path):
     path = tmp_path / "c.json"
     path.write_text(json.dumps(data))
     reader = CocoaAmodal(path, root)
-    inst = reader[0].instances[1]
+    with pytest.warns(UserWarning, match="visible_outside_amodal_repaired"):
+        inst = reader[0].instances[1]
     assert reader.stats["visible_outside_amodal_repaired"] == 1
     assert torch.all(inst.modal_mask <= inst.amodal_mask)

@@ -66,15 +66,21 @@ def test_categories_are_distinct_and_mostly_non_convex(scenes):
     for s in scenes:
         for inst in s.instances:
             if not inst.is_occluded and inst.amodal_mask.sum() > 60:
-                by_cat.setdefault(inst.category, []).append(float(iou(convex_hull(inst.amodal_mask), inst.amodal_mask)))
+                by_cat.setdefault(inst.category, []).append(
+                    float(iou(convex_hull(inst.amodal_mask), inst.amodal_mask))
+                )
     means = {CATEGORIES[c]: sum(v) / len(v) for c, v in by_cat.items()}
     assert sum(m < 0.85 for m in means.values()) >= 5, means
 
 
 def test_textures_are_structured(scenes):
     """Objects are not flat: the layer varies inside the object (stripes, gradients, checkers, blobs)."""
-    stds = [float(i.layer[:, erode(i.amodal_mask, 1)[0] > 0].std()) for s in scenes[:30] for i in s.instances
-            if erode(i.amodal_mask, 1).sum() > 30]
+    stds = [
+        float(i.layer[:, erode(i.amodal_mask, 1)[0] > 0].std())
+        for s in scenes[:30]
+        for i in s.instances
+        if erode(i.amodal_mask, 1).sum() > 30
+    ]
     assert sum(v > 0.05 for v in stds) / len(stds) > 0.7
 
 

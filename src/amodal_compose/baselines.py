@@ -40,12 +40,12 @@ __all__ = [
 
 # ----------------------------------------------------------------------------- amodal masks
 def amodal_raw(modal: Tensor, image: Tensor | None = None) -> Tensor:
-    """"Raw": no completion, the visible mask is the amodal guess."""
+    """ "Raw": no completion, the visible mask is the amodal guess."""
     return (modal > 0.5).float()
 
 
 def amodal_convex(modal: Tensor, image: Tensor | None = None) -> Tensor:
-    """"Convex": the convex hull of the visible mask."""
+    """ "Convex": the convex hull of the visible mask."""
     return convex_hull((modal > 0.5).float())
 
 
@@ -58,16 +58,16 @@ def _order_by_score(modal: Tensor, score: Tensor) -> Tensor:
 
 
 def order_by_area(modal: Tensor, image: Tensor | None = None, larger_in_front: bool = False) -> Tensor:
-    """"Area": among touching pairs, the smaller visible area is in front (PCNet's choice for COCOA;
+    """ "Area": among touching pairs, the smaller visible area is in front (PCNet's choice for COCOA;
     ``larger_in_front=True`` is its choice for KINS)."""
     area = (modal > 0.5).flatten(1).sum(1).float()
     return _order_by_score(modal, area if larger_in_front else -area)
 
 
 def order_by_yaxis(modal: Tensor, image: Tensor | None = None) -> Tensor:
-    """"Y-axis": among touching pairs, the instance whose lowest visible pixel is nearer the image
+    """ "Y-axis": among touching pairs, the instance whose lowest visible pixel is nearer the image
     bottom is in front."""
-    m = (modal > 0.5)
+    m = modal > 0.5
     m = m[:, 0] if m.ndim == 4 else m
     h = m.shape[-2]
     rows = torch.arange(h, device=m.device).view(1, h, 1)

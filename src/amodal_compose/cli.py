@@ -27,10 +27,16 @@ def _cmd_preview(args: argparse.Namespace) -> int:
     from .data.preview import save_preview
 
     scenes = SyntheticScenes(args.num, image_size=args.size, split=args.split, seed=args.seed)
-    path = save_preview([scenes[i] for i in range(len(scenes))], Path(args.out) / "synthetic_preview.png",
-                        cols=args.cols, scale=max(1, 192 // args.size))
-    print(f"wrote {path}  ({args.num} scenes, {args.size} px; tiles: image | modal outlines + depth | "
-          "background with amodal outlines, hidden parts shaded)")
+    path = save_preview(
+        [scenes[i] for i in range(len(scenes))],
+        Path(args.out) / "synthetic_preview.png",
+        cols=args.cols,
+        scale=max(1, 192 // args.size),
+    )
+    print(
+        f"wrote {path}  ({args.num} scenes, {args.size} px; tiles: image | modal outlines + depth | "
+        "background with amodal outlines, hidden parts shaded)"
+    )
     return 0
 
 
@@ -82,12 +88,19 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     orders_equal = all(torch.equal(a.order, b.order) for a, b in zip(scenes, back))
     ious = torch.cat([iou(a.amodal_masks(), b.amodal_masks()) for a, b in zip(scenes, back)])
     vis = torch.cat(
-        [iou(a.modal_masks()[[i for i, x in enumerate(a.instances) if x.is_occluded]],
-             b.modal_masks()[[i for i, x in enumerate(a.instances) if x.is_occluded]]) for a, b in zip(scenes, back)]
+        [
+            iou(
+                a.modal_masks()[[i for i, x in enumerate(a.instances) if x.is_occluded]],
+                b.modal_masks()[[i for i, x in enumerate(a.instances) if x.is_occluded]],
+            )
+            for a, b in zip(scenes, back)
+        ]
     )
-    print(f"[2/3] COCOA round-trip: wrote {path}, read back {len(back)} scenes; order matrices equal: "
-          f"{orders_equal}; visible RLE masks exact: {bool((vis == 1).all())}; amodal polygon IoU "
-          f"mean {ious.mean():.3f} (min {ious.min():.3f})")
+    print(
+        f"[2/3] COCOA round-trip: wrote {path}, read back {len(back)} scenes; order matrices equal: "
+        f"{orders_equal}; visible RLE masks exact: {bool((vis == 1).all())}; amodal polygon IoU "
+        f"mean {ious.mean():.3f} (min {ious.min():.3f})"
+    )
 
     crops = InstanceCrops(SyntheticScenes(200, image_size=64, split="val"), crop_size=64, select="occluded")
     batch = torch.utils.data.default_collate([crops[i] for i in range(len(crops))])
@@ -101,7 +114,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             vals.append(float(m.compute()))
         parts.append(f"{name}: full {vals[0]:.3f} / invisible {vals[1]:.3f}")
     acc = [f"{r['method']} {r['value']:.3f}" for r in bench_rows_ordering_baselines(200, 64)]
-    print(f"[3/3] baselines on 200 held-out scenes: amodal mIoU {'; '.join(parts)}; ordering accuracy {', '.join(acc)}")
+    print(
+        f"[3/3] baselines on 200 held-out scenes: amodal mIoU {'; '.join(parts)}; ordering accuracy {', '.join(acc)}"
+    )
     print(f"demo done in {time.perf_counter() - t0:.1f}s; outputs under {out}/")
     return 0
 
@@ -117,13 +132,17 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="amodal-compose", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="amodal-compose", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     data = sub.add_parser("data", help="look at the embedded synthetic data set")
     dsub = data.add_subparsers(dest="data_command", required=True)
-    for name, fn, helptext in (("preview", _cmd_preview, "write a PNG grid of scenes"),
-                               ("stats", _cmd_stats, "print generator statistics")):
+    for name, fn, helptext in (
+        ("preview", _cmd_preview, "write a PNG grid of scenes"),
+        ("stats", _cmd_stats, "print generator statistics"),
+    ):
         q = dsub.add_parser(name, help=helptext)
         q.add_argument("--num", type=int, default=8 if name == "preview" else 500, help="number of scenes")
         q.add_argument("--size", type=int, default=96, help="image side in pixels (32-512)")

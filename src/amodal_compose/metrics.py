@@ -23,7 +23,13 @@ from torchmetrics.functional.image import structural_similarity_index_measure
 from .ops.graph import pairwise_order
 
 __all__ = [
-    "PooledMIoU", "OrderingAccuracy", "BinnedImageMetrics", "AMICO_AREA_BINS", "lpips_available", "psnr", "ssim",
+    "PooledMIoU",
+    "OrderingAccuracy",
+    "BinnedImageMetrics",
+    "AMICO_AREA_BINS",
+    "lpips_available",
+    "psnr",
+    "ssim",
 ]
 
 #: AMICO Table 2 object-to-image area ratio bins.
@@ -111,8 +117,10 @@ class OrderingAccuracy(Metric):
             target_order: ``(N, N)`` ground-truth order matrix.
         """
         if pred_order.shape != target_order.shape or pred_order.ndim != 2:
-            raise ValueError(f"order matrices must be (N, N) of one size, got {tuple(pred_order.shape)} "
-                             f"and {tuple(target_order.shape)}")
+            raise ValueError(
+                f"order matrices must be (N, N) of one size, got {tuple(pred_order.shape)} "
+                f"and {tuple(target_order.shape)}"
+            )
         gt = pairwise_order(target_order)
         pr = pairwise_order(pred_order)
         upper = torch.triu(torch.ones_like(gt, dtype=torch.bool), diagonal=1)
@@ -247,5 +255,8 @@ def lpips_available() -> tuple[bool, str]:
     try:
         import lpips  # noqa: F401
     except ImportError:
-        return False, "LPIPS not computed: the 'lpips' package is not installed (its weights cannot be downloaded here)"
+        return (
+            False,
+            "LPIPS not computed: the 'lpips' package is not installed (its weights cannot be downloaded here)",
+        )
     return True, "lpips installed"

@@ -171,7 +171,9 @@ class Scene:
         size = self.size
         for k, inst in enumerate(self.instances):
             if tuple(inst.modal_mask.shape[-2:]) != size:
-                raise ValueError(f"instance {k}: mask size {tuple(inst.modal_mask.shape[-2:])} != image {size}")
+                raise ValueError(
+                    f"instance {k}: mask size {tuple(inst.modal_mask.shape[-2:])} != image {size}"
+                )
         if self.background is not None:
             self.background = as_image(self.background, "background")
             if tuple(self.background.shape[-2:]) != size:

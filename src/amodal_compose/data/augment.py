@@ -82,11 +82,17 @@ class SceneAugment:
             # pixel-wise only (brightness by max, contrast as a gain): the same parameters give the same
             # change to a pixel whether it is seen in the image, a layer or the background
             j = c.color_jitter
-            ops.append(A.RandomBrightnessContrast(brightness_limit=j, contrast_limit=j, brightness_by_max=True, p=1.0))
+            ops.append(
+                A.RandomBrightnessContrast(
+                    brightness_limit=j, contrast_limit=j, brightness_by_max=True, p=1.0
+                )
+            )
         if c.hue > 0 or c.color_jitter > 0:
             ops.append(
                 A.HueSaturationValue(
-                    hue_shift_limit=round(c.hue * 180), sat_shift_limit=round(c.color_jitter * 100), val_shift_limit=0,
+                    hue_shift_limit=round(c.hue * 180),
+                    sat_shift_limit=round(c.color_jitter * 100),
+                    val_shift_limit=0,
                     p=1.0,
                 )
             )
@@ -99,7 +105,9 @@ class SceneAugment:
             return scene
         n = len(scene.instances)
         if n > self.max_instances:
-            raise ValueError(f"scene has {n} instances; SceneAugment was built for at most {self.max_instances}")
+            raise ValueError(
+                f"scene has {n} instances; SceneAugment was built for at most {self.max_instances}"
+            )
         h, w = scene.size
         inputs = {"image": to_uint8_hwc(scene.image)}
         if scene.background is not None:
@@ -107,7 +115,11 @@ class SceneAugment:
         masks = []
         for k, inst in enumerate(scene.instances):
             masks.append(inst.modal_mask[0].numpy().astype(np.uint8))
-            masks.append((inst.amodal_mask if inst.amodal_mask is not None else inst.modal_mask)[0].numpy().astype(np.uint8))
+            masks.append(
+                (inst.amodal_mask if inst.amodal_mask is not None else inst.modal_mask)[0]
+                .numpy()
+                .astype(np.uint8)
+            )
             if inst.layer is not None:
                 inputs[f"layer{k}"] = to_uint8_hwc(inst.layer)
         # a validity mask tells which pixels came from inside the frame (border replication is not content)
@@ -125,8 +137,14 @@ class SceneAugment:
         for k, inst in enumerate(scene.instances):
             modal = msk(out["masks"][2 * k]) * valid
             amodal = msk(out["masks"][2 * k + 1]) * valid if inst.amodal_mask is not None else None
-            layer = img(out[f"layer{k}"]) * (amodal if amodal is not None else modal) if inst.layer is not None else None
-            instances.append(replace(inst, modal_mask=modal, amodal_mask=amodal, layer=layer, meta=dict(inst.meta)))
+            layer = (
+                img(out[f"layer{k}"]) * (amodal if amodal is not None else modal)
+                if inst.layer is not None
+                else None
+            )
+            instances.append(
+                replace(inst, modal_mask=modal, amodal_mask=amodal, layer=layer, meta=dict(inst.meta))
+            )
         keep = [k for k, i in enumerate(instances) if float(i.modal_mask.sum()) > 0]
         result = Scene(
             image=img(out["image"]),
@@ -138,5 +156,3 @@ class SceneAugment:
         )
         # objects shifted fully out of view are dropped (with their rows of the order matrix)
         return result if len(keep) == n else result.with_instances(keep)
-
-

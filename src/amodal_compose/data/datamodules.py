@@ -119,7 +119,9 @@ class InstanceCropDataModule(pl.LightningDataModule):
         )
         if train and self.augment.enabled:
             scenes = TransformedScenes(scenes, SceneAugment(self.augment, seed=hp.seed))
-        return InstanceCrops(scenes, crop_size=hp.crop_size, enlarge=hp.enlarge, select=hp.select, seed=hp.seed)
+        return InstanceCrops(
+            scenes, crop_size=hp.crop_size, enlarge=hp.enlarge, select=hp.select, seed=hp.seed
+        )
 
     def setup(self, stage: str | None = None) -> None:
         if stage in (None, "fit") and self.train_dataset is None:
@@ -129,8 +131,14 @@ class InstanceCropDataModule(pl.LightningDataModule):
 
     def _loader(self, ds: Dataset, shuffle: bool) -> DataLoader:
         n = self.hparams.num_workers
-        return DataLoader(ds, batch_size=self.hparams.batch_size, shuffle=shuffle, num_workers=n,
-                          persistent_workers=n > 0, drop_last=shuffle)
+        return DataLoader(
+            ds,
+            batch_size=self.hparams.batch_size,
+            shuffle=shuffle,
+            num_workers=n,
+            persistent_workers=n > 0,
+            drop_last=shuffle,
+        )
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_dataset, shuffle=True)

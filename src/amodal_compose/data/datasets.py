@@ -139,7 +139,9 @@ class InstanceCrops(Dataset):
                 continue
             if self.select != "any":
                 if inst.amodal_mask is None:
-                    raise ValueError(f"select={self.select!r} needs amodal masks; scene {scene.scene_id} has none")
+                    raise ValueError(
+                        f"select={self.select!r} needs amodal masks; scene {scene.scene_id} has none"
+                    )
                 if inst.is_occluded != (self.select == "occluded"):
                     continue
             out.append(k)
@@ -161,7 +163,9 @@ class InstanceCrops(Dataset):
         return crop_instance(scene, k, self.crop_size, self.enlarge, self.box_from)
 
 
-def crop_instance(scene: Scene, k: int, crop_size: int, enlarge: float = 1.5, box_from: str = "modal") -> dict:
+def crop_instance(
+    scene: Scene, k: int, crop_size: int, enlarge: float = 1.5, box_from: str = "modal"
+) -> dict:
     """Crop instance ``k`` of ``scene`` into a batch item (see :class:`InstanceCrops` for the keys)."""
     inst = scene.instances[k]
     ref = inst.amodal_mask if (box_from == "amodal" and inst.amodal_mask is not None) else inst.modal_mask
@@ -178,7 +182,9 @@ def crop_instance(scene: Scene, k: int, crop_size: int, enlarge: float = 1.5, bo
         Keys.AMODAL_MASK: amodal,
         Keys.INVISIBLE_MASK: amodal * (1 - modal),
         Keys.LAYER: crop_square(inst.layer if inst.layer is not None else zeros3, box, crop_size),
-        Keys.BACKGROUND: crop_square(scene.background if scene.background is not None else zeros3, box, crop_size),
+        Keys.BACKGROUND: crop_square(
+            scene.background if scene.background is not None else zeros3, box, crop_size
+        ),
         Keys.CATEGORY: torch.tensor(inst.category, dtype=torch.int64),
         Keys.BOX: box.as_tensor(),
         Keys.OCCLUDED_RATIO: torch.tensor(inst.occluded_ratio or 0.0),

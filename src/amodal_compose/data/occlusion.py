@@ -137,7 +137,9 @@ def place_eraser(
     for k in range(1, max_tries + 1):
         s = float(torch.empty(1).uniform_(*scale_range, generator=g)) * t_side / max(tight.shape[-2:])
         eh, ew = max(1, round(tight.shape[-2] * s)), max(1, round(tight.shape[-1] * s))
-        small = (F.interpolate(tight[None], size=(eh, ew), mode="bilinear", align_corners=False)[0] > 0.5).float()
+        small = (
+            F.interpolate(tight[None], size=(eh, ew), mode="bilinear", align_corners=False)[0] > 0.5
+        ).float()
         e_pix = torch.nonzero(small[0] > 0.5)
         if len(e_pix) == 0:
             continue

@@ -19,13 +19,25 @@ from ..structures import Scene
 __all__ = ["render_scene_tiles", "save_preview"]
 
 _PALETTE = np.array(
-    [[230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200], [245, 130, 48], [145, 30, 180],
-     [70, 240, 240], [240, 50, 230], [210, 245, 60], [250, 190, 212]],
+    [
+        [230, 25, 75],
+        [60, 180, 75],
+        [255, 225, 25],
+        [0, 130, 200],
+        [245, 130, 48],
+        [145, 30, 180],
+        [70, 240, 240],
+        [240, 50, 230],
+        [210, 245, 60],
+        [250, 190, 212],
+    ],
     dtype=np.uint8,
 )
 
 
-def _outline(canvas: np.ndarray, mask: np.ndarray, colour: tuple[int, ...], scale: int, thickness: int) -> None:
+def _outline(
+    canvas: np.ndarray, mask: np.ndarray, colour: tuple[int, ...], scale: int, thickness: int
+) -> None:
     big = cv2.resize(mask.astype(np.uint8), None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
     contours, _ = cv2.findContours(big, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     cv2.drawContours(canvas, contours, -1, colour, thickness, lineType=cv2.LINE_AA)
@@ -52,8 +64,12 @@ def render_scene_tiles(scene: Scene, scale: int = 3) -> np.ndarray:
         _outline(modal, vis, colour, scale, 2)
         if inst.amodal_mask is not None:
             am = inst.amodal_mask[0].numpy() > 0.5
-            hidden = cv2.resize((am & ~vis).astype(np.uint8), None, fx=scale, fy=scale,
-                                interpolation=cv2.INTER_NEAREST) > 0
+            hidden = (
+                cv2.resize(
+                    (am & ~vis).astype(np.uint8), None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST
+                )
+                > 0
+            )
             amodal[hidden] = 0.45 * amodal[hidden] + 0.55 * np.array(colour, np.float32)
     amodal = amodal.astype(np.uint8)
     for k, inst in enumerate(scene.instances):
@@ -63,8 +79,16 @@ def render_scene_tiles(scene: Scene, scale: int = 3) -> np.ndarray:
         ys, xs = np.nonzero(inst.modal_mask[0].numpy() > 0.5)
         if len(xs):
             label = str(inst.depth if inst.depth is not None else k)
-            cv2.putText(modal, label, (int(xs.mean() * scale) - 4, int(ys.mean() * scale) + 4),
-                        cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1, cv2.LINE_AA)
+            cv2.putText(
+                modal,
+                label,
+                (int(xs.mean() * scale) - 4, int(ys.mean() * scale) + 4),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                0.4,
+                (255, 255, 255),
+                1,
+                cv2.LINE_AA,
+            )
     gap = np.full((big.shape[0], 4, 3), 255, np.uint8)
     return np.concatenate([big, gap, modal, gap, amodal], axis=1)
 
@@ -92,7 +116,9 @@ def save_preview(scenes: Sequence[Scene], path: str | Path, cols: int = 2, scale
     grid = np.full((rows * (th + pad) + pad, cols * (tw + pad) + pad, 3), 255, np.uint8)
     for i, t in enumerate(tiles):
         r, c = divmod(i, cols)
-        grid[pad + r * (th + pad): pad + r * (th + pad) + th, pad + c * (tw + pad): pad + c * (tw + pad) + tw] = t
+        grid[
+            pad + r * (th + pad) : pad + r * (th + pad) + th, pad + c * (tw + pad) : pad + c * (tw + pad) + tw
+        ] = t
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if not cv2.imwrite(str(path), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR)):

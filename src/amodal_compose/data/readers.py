@@ -164,14 +164,20 @@ class SceneReader(Dataset):
 
     categories: tuple[str, ...] = ("object",)
 
-    def __init__(self, annotation_file: str | Path, image_root: str | Path, check_images: bool = False) -> None:
+    def __init__(
+        self, annotation_file: str | Path, image_root: str | Path, check_images: bool = False
+    ) -> None:
         self.annotation_file = Path(annotation_file)
         self.image_root = Path(image_root)
         self.stats: Counter = Counter()
         self._records: list[tuple[dict, list[dict], dict]] = []
         self._load(_load_json(self.annotation_file))
         if check_images:
-            missing = [r[0]["file_name"] for r in self._records if not (self.image_root / r[0]["file_name"]).is_file()]
+            missing = [
+                r[0]["file_name"]
+                for r in self._records
+                if not (self.image_root / r[0]["file_name"]).is_file()
+            ]
             if missing:
                 raise FileNotFoundError(
                     f"{len(missing)} of {len(self._records)} images missing under {self.image_root}, "
@@ -183,7 +189,9 @@ class SceneReader(Dataset):
     def _load(self, data: dict) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _instances(self, info: dict, anns: list[dict], extra: dict, h: int, w: int) -> tuple[list[Instance], Any]:
+    def _instances(
+        self, info: dict, anns: list[dict], extra: dict, h: int, w: int
+    ) -> tuple[list[Instance], Any]:
         raise NotImplementedError  # pragma: no cover
 
     # shared -----------------------------------------------------------------------
@@ -239,7 +247,9 @@ class SceneReader(Dataset):
         """Load the image of ``info`` as ``(3, H, W)`` float; checks its size against the file."""
         path = self.image_root / info["file_name"]
         if not path.is_file():
-            raise FileNotFoundError(f"image not found: {path} (image id {info['id']} in {self.annotation_file.name})")
+            raise FileNotFoundError(
+                f"image not found: {path} (image id {info['id']} in {self.annotation_file.name})"
+            )
         with Image.open(path) as im:
             arr = np.asarray(im.convert("RGB"))
         if arr.shape[:2] != (info["height"], info["width"]):
@@ -263,7 +273,8 @@ class SceneReader(Dataset):
         order_source = "file"
         if order is None and instances and all(i.amodal_mask is not None for i in instances):
             order = order_from_masks(
-                torch.stack([i.modal_mask for i in instances]), torch.stack([i.amodal_mask for i in instances])
+                torch.stack([i.modal_mask for i in instances]),
+                torch.stack([i.amodal_mask for i in instances]),
             )
             order_source = "masks"
         return Scene(
@@ -271,7 +282,10 @@ class SceneReader(Dataset):
             instances=instances,
             order=order,
             scene_id=info["id"],
-            meta={"file_name": info["file_name"], "order_source": order_source if order is not None else None},
+            meta={
+                "file_name": info["file_name"],
+                "order_source": order_source if order is not None else None,
+            },
         )
 
     def _make_instance(
@@ -344,7 +358,10 @@ class CocoInstances(SceneReader):
                 continue  # counted at load
             m = decode_segmentation(ann["segmentation"], h, w)
             inst = self._make_instance(
-                m, None, self._cat_map[ann["category_id"]], {"id": ann.get("id"), "iscrowd": ann.get("iscrowd", 0)}
+                m,
+                None,
+                self._cat_map[ann["category_id"]],
+                {"id": ann.get("id"), "iscrowd": ann.get("iscrowd", 0)},
             )
             if inst is not None:
                 out.append(inst)
@@ -385,14 +402,18 @@ class CocoaAmodal(SceneReader):
                     )
                 ann = items[0] if items else {"regions": []}
                 if not isinstance(ann.get("regions"), list):
-                    raise AnnotationFormatError(f"{self.annotation_file}: image {info['id']}: 'regions' is not a list")
+                    raise AnnotationFormatError(
+                        f"{self.annotation_file}: image {info['id']}: 'regions' is not a list"
+                    )
                 for k, reg in enumerate(ann["regions"]):
                     if "segmentation" not in reg:
                         raise AnnotationFormatError(
                             f"{self.annotation_file}: image {info['id']} region {k + 1} lacks 'segmentation'"
                         )
                     self._precheck(reg, ("segmentation",))
-                self._records.append((info, ann["regions"], {"depth_constraint": ann.get("depth_constraint")}))
+                self._records.append(
+                    (info, ann["regions"], {"depth_constraint": ann.get("depth_constraint")})
+                )
             else:
                 for j, a in enumerate(items):
                     if "segmentation" not in a or "category_id" not in a:
@@ -479,7 +500,11 @@ class KinsAmodal(SceneReader):
             else:
                 amodal = decode_segmentation(ann["segmentation"], h, w)
                 modal = decode_segmentation(ann["inmodal_seg"], h, w)
-            meta = {k: ann[k] for k in ("id", "oco_id", "ico_id", "a_bbox", "i_bbox", "bbox", "inmodal_bbox") if k in ann}
+            meta = {
+                k: ann[k]
+                for k in ("id", "oco_id", "ico_id", "a_bbox", "i_bbox", "bbox", "inmodal_bbox")
+                if k in ann
+            }
             inst = self._make_instance(modal, amodal, self._cat_map[ann["category_id"]], meta)
             if inst is not None:
                 out.append(inst)

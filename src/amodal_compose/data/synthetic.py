@@ -72,7 +72,9 @@ class SyntheticConfig:
         if not 16 <= int(self.image_size) <= 1024:
             raise ValueError(f"image_size must be in [16, 1024], got {self.image_size}")
         if not 1 <= self.min_objects <= self.max_objects:
-            raise ValueError(f"need 1 <= min_objects <= max_objects, got {self.min_objects}, {self.max_objects}")
+            raise ValueError(
+                f"need 1 <= min_objects <= max_objects, got {self.min_objects}, {self.max_objects}"
+            )
         unknown = set(self.categories) - set(CATEGORIES)
         if unknown:
             raise ValueError(f"unknown categories {sorted(unknown)}; choose from {CATEGORIES}")
@@ -133,7 +135,9 @@ def _shape(name: str, u: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
         body = (u.abs() <= 0.92) & (v >= -0.12) & (v <= 0.35)
         t = ((-0.12 - v) / 0.4).clamp(0, 1)
         cabin = (v >= -0.52) & (v <= -0.12) & (u >= -0.55 + 0.2 * t) & (u <= 0.4 - 0.25 * t)
-        wheels = ((u - 0.52) ** 2 + (v - 0.38) ** 2 <= 0.21**2) | ((u + 0.52) ** 2 + (v - 0.38) ** 2 <= 0.21**2)
+        wheels = ((u - 0.52) ** 2 + (v - 0.38) ** 2 <= 0.21**2) | (
+            (u + 0.52) ** 2 + (v - 0.38) ** 2 <= 0.21**2
+        )
         return body | cabin | wheels, wheels
     if name == "person":
         head = u**2 + (v + 0.72) ** 2 <= 0.2**2
@@ -291,7 +295,10 @@ class SyntheticSceneGenerator:
                     anchor = objects[_randint(g, 0, len(objects) - 1)]
                     ang = _uf(g, 0, 2 * math.pi)
                     dist = _uf(g, 0.15, 1.15) * (anchor.radius + radius)
-                    center = (anchor.center[0] + dist * math.cos(ang), anchor.center[1] + dist * math.sin(ang))
+                    center = (
+                        anchor.center[0] + dist * math.cos(ang),
+                        anchor.center[1] + dist * math.sin(ang),
+                    )
                 else:
                     center = (_uf(g, 0.15, 0.85) * size, _uf(g, 0.15, 0.85) * size)
                 obj = self._render_object(g, center, radius)
@@ -319,7 +326,9 @@ class SyntheticSceneGenerator:
         modal.reverse()
         instances = []
         for depth, obj in enumerate(objects):
-            jitter = 1.0 + torch.randn(3, generator=g) * cfg.object_jitter if cfg.illumination else torch.ones(3)
+            jitter = (
+                1.0 + torch.randn(3, generator=g) * cfg.object_jitter if cfg.illumination else torch.ones(3)
+            )
             layer = (obj.layer * (gain * jitter)[:, None, None]).clamp(0, 1) * obj.amodal[None]
             image = torch.where(obj.amodal[None], layer, image)
             instances.append(
@@ -334,7 +343,8 @@ class SyntheticSceneGenerator:
             )
         if instances:
             order = order_from_masks(
-                torch.stack([i.modal_mask for i in instances]), torch.stack([i.amodal_mask for i in instances])
+                torch.stack([i.modal_mask for i in instances]),
+                torch.stack([i.amodal_mask for i in instances]),
             )
         else:
             order = torch.zeros(0, 0, dtype=torch.int64)

@@ -44,7 +44,9 @@ def mask_to_polygons(mask: np.ndarray) -> list[list[float]]:
     return polys
 
 
-def write_cocoa(scenes: Sequence[Scene], out_dir: str | Path, name: str = "COCO_amodal_synthetic.json") -> Path:
+def write_cocoa(
+    scenes: Sequence[Scene], out_dir: str | Path, name: str = "COCO_amodal_synthetic.json"
+) -> Path:
     """Write ``scenes`` (with amodal masks) as a COCOA regions file plus PNG images.
 
     Args:
@@ -88,7 +90,13 @@ def write_cocoa(scenes: Sequence[Scene], out_dir: str | Path, name: str = "COCO_
             for i, j in zip(*np.nonzero(scene.order.numpy())):
                 pairs.append(f"{i + 1}-{j + 1}")
         annotations.append(
-            {"image_id": k + 1, "id": k + 1, "regions": regions, "size": len(regions), "depth_constraint": ",".join(pairs)}
+            {
+                "image_id": k + 1,
+                "id": k + 1,
+                "regions": regions,
+                "size": len(regions),
+                "depth_constraint": ",".join(pairs),
+            }
         )
     path = out_dir / name
     path.write_text(json.dumps({"images": images, "annotations": annotations}))

@@ -49,7 +49,11 @@ def reinhard_transfer(
     src = source[None] if single else source
     ref = reference[None] if reference.ndim == 3 else reference
     sm = None if source_mask is None else (source_mask[None] if source_mask.ndim == 3 else source_mask)
-    rm = None if reference_mask is None else (reference_mask[None] if reference_mask.ndim == 3 else reference_mask)
+    rm = (
+        None
+        if reference_mask is None
+        else (reference_mask[None] if reference_mask.ndim == 3 else reference_mask)
+    )
     if src.shape[0] != ref.shape[0]:
         raise ValueError(f"batch sizes differ: source {src.shape[0]}, reference {ref.shape[0]}")
     lab_s = kornia.color.rgb_to_lab(src.clamp(0, 1))

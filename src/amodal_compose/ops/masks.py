@@ -219,9 +219,7 @@ def crop_square(x: Tensor, box: SquareBox, size: int | None = None, mode: str = 
     return out[0] if x.ndim == 3 else out
 
 
-def paste_square(
-    crop: Tensor, box: SquareBox, canvas: Tensor | None = None, mode: str = "image"
-) -> Tensor:
+def paste_square(crop: Tensor, box: SquareBox, canvas: Tensor | None = None, mode: str = "image") -> Tensor:
     """Exact inverse of :func:`crop_square`: resize ``crop`` back to ``box.side`` and write it into ``canvas``.
 
     Args:
@@ -245,10 +243,14 @@ def paste_square(
     else:
         out = (canvas[None] if canvas.ndim == 3 else canvas).clone()
         if tuple(out.shape[-2:]) != (box.height, box.width):
-            raise ValueError(f"paste_square: canvas is {tuple(out.shape[-2:])}, box is for {(box.height, box.width)}")
+            raise ValueError(
+                f"paste_square: canvas is {tuple(out.shape[-2:])}, box is for {(box.height, box.width)}"
+            )
     h, w = box.height, box.width
     sx0, sy0 = max(box.x0, 0), max(box.y0, 0)
     sx1, sy1 = min(box.x0 + box.side, w), min(box.y0 + box.side, h)
     if sx1 > sx0 and sy1 > sy0:
-        out[..., sy0:sy1, sx0:sx1] = cb[..., sy0 - box.y0 : sy1 - box.y0, sx0 - box.x0 : sx1 - box.x0].to(out.dtype)
+        out[..., sy0:sy1, sx0:sx1] = cb[..., sy0 - box.y0 : sy1 - box.y0, sx0 - box.x0 : sx1 - box.x0].to(
+            out.dtype
+        )
     return out[0] if crop.ndim == 3 else out

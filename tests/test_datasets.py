@@ -6,7 +6,7 @@ from amodal_compose import Keys
 from amodal_compose.data import generate_scene
 from amodal_compose.data.augment import AugmentConfig, SceneAugment
 from amodal_compose.data.datasets import SPLIT_OFFSETS, InstanceCrops, SyntheticScenes, collate_scenes
-from amodal_compose.ops import erode
+from amodal_compose.ops import erode, order_from_masks
 
 
 def test_splits_are_disjoint_and_lazy():
@@ -60,6 +60,7 @@ def test_augment_keeps_everything_aligned():
     for k in range(4):
         o = SceneAugment(AugmentConfig(hflip=0.5, p_affine=1.0), seed=k)(s)
         assert o.image.shape == s.image.shape and len(o) <= len(s)
+        assert torch.equal(o.order, order_from_masks(o.modal_masks(), o.amodal_masks()))
         for inst in o.instances:
             assert torch.all(inst.modal_mask <= inst.amodal_mask)
             inner = erode(inst.modal_mask, 1).bool().expand(3, -1, -1)

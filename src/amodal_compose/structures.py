@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 from .ops.convert import as_image, as_mask
+from .ops.graph import order_from_masks
 
 __all__ = ["Keys", "Instance", "Scene"]
 
@@ -207,6 +208,14 @@ class Scene:
         if not self.instances:
             return torch.zeros(0, 1, h, w)
         return torch.stack([i.amodal_mask for i in self.instances])
+
+    def order_from_masks(self, min_pixels: int = 1) -> Tensor | None:
+        """The order implied by the masks (``i`` occludes ``j`` when ``i`` is visible over ``j``'s
+        hidden part, see :func:`~amodal_compose.ops.graph.order_from_masks`); ``None`` without amodal masks."""
+        amodal = self.amodal_masks()
+        if amodal is None:
+            return None
+        return order_from_masks(self.modal_masks(), amodal, min_pixels)
 
     def categories(self) -> Tensor:
         """Category indices, ``(N,)`` int64."""

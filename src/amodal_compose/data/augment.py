@@ -18,7 +18,6 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from ..ops.convert import to_uint8_hwc  # noqa: E402
-from ..ops.graph import order_from_masks  # noqa: E402
 from ..structures import Scene  # noqa: E402
 
 __all__ = ["AugmentConfig", "SceneAugment"]
@@ -147,19 +146,16 @@ class SceneAugment:
                 replace(inst, modal_mask=modal, amodal_mask=amodal, layer=layer, meta=dict(inst.meta))
             )
         keep = [k for k, i in enumerate(instances) if float(i.modal_mask.sum()) > 0]
-        order = scene.order
-        if order is not None and instances and all(i.amodal_mask is not None for i in instances):
-            # a shift can push an overlap out of the frame: re-derive who visibly occludes whom
-            order = order_from_masks(
-                torch.stack([i.modal_mask for i in instances]), torch.stack([i.amodal_mask for i in instances])
-            )
         result = Scene(
             image=img(out["image"]),
             instances=instances,
             background=img(out["background"]) if scene.background is not None else None,
-            order=order,
+            order=scene.order,
             scene_id=scene.scene_id,
             meta={**scene.meta, "augmented": True},
         )
+        if scene.order is not None and instances:
+            # a shift can push an overlap out of the frame: re-derive who visibly occludes whom
+            result.order = result.order_from_masks() if result.amodal_masks() is not None else scene.order
         # objects shifted fully out of view are dropped (with their rows of the order matrix)
         return result if len(keep) == n else result.with_instances(keep)

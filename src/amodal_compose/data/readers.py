@@ -37,7 +37,6 @@ from PIL import Image
 from pycocotools import mask as mask_utils
 from torch.utils.data import Dataset
 
-from ..ops.graph import order_from_masks
 from ..structures import Instance, Scene
 
 __all__ = [
@@ -269,24 +268,13 @@ class SceneReader(Dataset):
         h, w = int(info["height"]), int(info["width"])
         image = self.load_image(info)
         instances, file_order = self._instances(info, anns, extra, h, w)
-        order = file_order
-        order_source = "file"
-        if order is None and instances and all(i.amodal_mask is not None for i in instances):
-            order = order_from_masks(
-                torch.stack([i.modal_mask for i in instances]),
-                torch.stack([i.amodal_mask for i in instances]),
-            )
-            order_source = "masks"
-        return Scene(
-            image=image,
-            instances=instances,
-            order=order,
-            scene_id=info["id"],
-            meta={
-                "file_name": info["file_name"],
-                "order_source": order_source if order is not None else None,
-            },
-        )
+        source = "file" if file_order is not None else None
+        scene = Scene(image=image, instances=instances, order=file_order, scene_id=info["id"],
+                      meta={"file_name": info["file_name"], "order_source": source})
+        if file_order is None and instances:
+            scene.order = scene.order_from_masks()
+            scene.meta["order_source"] = "masks" if scene.order is not None else None
+        return scene
 
     def _make_instance(
         self, modal: np.ndarray, amodal: np.ndarray | None, category: int, meta: dict

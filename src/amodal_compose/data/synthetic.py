@@ -23,7 +23,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..ops.graph import order_from_masks
 from ..structures import Instance, Scene
 
 __all__ = ["CATEGORIES", "SyntheticConfig", "SyntheticSceneGenerator", "generate_scene"]
@@ -341,21 +340,15 @@ class SyntheticSceneGenerator:
                     meta=dict(obj.meta),
                 )
             )
-        if instances:
-            order = order_from_masks(
-                torch.stack([i.modal_mask for i in instances]),
-                torch.stack([i.amodal_mask for i in instances]),
-            )
-        else:
-            order = torch.zeros(0, 0, dtype=torch.int64)
-        return Scene(
+        scene = Scene(
             image=image,
             instances=instances,
             background=background,
-            order=order,
             scene_id=int(seed),
             meta={"illumination_gain": gain.tolist(), "source": "synthetic"},
         )
+        scene.order = scene.order_from_masks()
+        return scene
 
     @staticmethod
     def _full_area(obj: _Object, radius: float) -> float:

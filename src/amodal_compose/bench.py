@@ -45,10 +45,12 @@ def _row(task, method, metric, value, split="test", steps=0, image_size=64) -> d
     }
 
 
-def bench_rows_amodal_baselines(num_scenes: int = 200, image_size: int = 64) -> list[dict]:
+def bench_rows_amodal_baselines(
+    num_scenes: int = 200, image_size: int = 64, split: str = "test"
+) -> list[dict]:
     """Pooled full / invisible mIoU of the amodal baselines on occluded held-out instance crops."""
     crops = InstanceCrops(
-        SyntheticScenes(num_scenes, image_size=image_size, split="test", seed=BENCH_SEED),
+        SyntheticScenes(num_scenes, image_size=image_size, split=split, seed=BENCH_SEED),
         crop_size=image_size,
         select="occluded",
     )
@@ -59,7 +61,9 @@ def bench_rows_amodal_baselines(num_scenes: int = 200, image_size: int = 64) -> 
         for part in ("full", "invisible"):
             m = PooledMIoU(part)
             m.update(pred, batch["amodal_mask"], batch["modal_mask"])
-            rows.append(_row("amodal_mask", name, f"miou_{part}", float(m.compute()), image_size=image_size))
+            rows.append(
+                _row("amodal_mask", name, f"miou_{part}", float(m.compute()), split, image_size=image_size)
+            )
     return rows
 
 
@@ -71,14 +75,16 @@ def _ordering_accuracy(fn: Callable, scenes) -> float:
     return float(m.compute())
 
 
-def bench_rows_ordering_baselines(num_scenes: int = 200, image_size: int = 64) -> list[dict]:
+def bench_rows_ordering_baselines(
+    num_scenes: int = 200, image_size: int = 64, split: str = "test"
+) -> list[dict]:
     """Pairwise ordering accuracy of the ordering baselines on held-out scenes.
 
     As in PCNet (Table 1, footnote 1) the direction of the ``area`` heuristic is tuned per data set:
     here on training scenes, never on the test scenes.
     """
     train = SyntheticScenes(num_scenes // 2, image_size=image_size, split="train", seed=BENCH_SEED)
-    test = SyntheticScenes(num_scenes, image_size=image_size, split="test", seed=BENCH_SEED)
+    test = SyntheticScenes(num_scenes, image_size=image_size, split=split, seed=BENCH_SEED)
     area = BASELINES["ordering"]["area"]
     larger = _ordering_accuracy(partial(area, larger_in_front=True), train) > _ordering_accuracy(area, train)
     rows = []

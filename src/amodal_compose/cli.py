@@ -68,13 +68,11 @@ def _cmd_stats(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     import torch
 
-    from .baselines import BASELINES
-    from .bench import bench_rows_ordering_baselines
-    from .data.datasets import InstanceCrops, SyntheticScenes
+    from .bench import bench_rows_amodal_baselines, bench_rows_ordering_baselines
+    from .data.datasets import SyntheticScenes
     from .data.preview import save_preview
     from .data.readers import CocoaAmodal
     from .data.writers import write_cocoa
-    from .metrics import PooledMIoU
     from .ops.masks import iou
 
     out = Path(args.out)
@@ -89,11 +87,10 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     ious = torch.cat([iou(a.amodal_masks(), b.amodal_masks()) for a, b in zip(scenes, back)])
     vis = torch.cat(
         [
-            iou(
-                a.modal_masks()[[i for i, x in enumerate(a.instances) if x.is_occluded]],
-                b.modal_masks()[[i for i, x in enumerate(a.instances) if x.is_occluded]],
-            )
+            iou(x.modal_mask, y.modal_mask)[None]
             for a, b in zip(scenes, back)
+            for x, y in zip(a.instances, b.instances)
+            if x.is_occluded
         ]
     )
     print(
@@ -102,18 +99,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         f"mean {ious.mean():.3f} (min {ious.min():.3f})"
     )
 
-    crops = InstanceCrops(SyntheticScenes(200, image_size=64, split="val"), crop_size=64, select="occluded")
-    batch = torch.utils.data.default_collate([crops[i] for i in range(len(crops))])
-    parts = []
-    for name, fn in BASELINES["amodal_mask"].items():
-        pred = fn(batch["modal_mask"])
-        vals = []
-        for part in ("full", "invisible"):
-            m = PooledMIoU(part)
-            m.update(pred, batch["amodal_mask"], batch["modal_mask"])
-            vals.append(float(m.compute()))
-        parts.append(f"{name}: full {vals[0]:.3f} / invisible {vals[1]:.3f}")
-    acc = [f"{r['method']} {r['value']:.3f}" for r in bench_rows_ordering_baselines(200, 64)]
+    amodal = {
+        (r["method"], r["metric"]): r["value"] for r in bench_rows_amodal_baselines(200, 64, split="val")
+    }
+    parts = [
+        f"{m}: full {amodal[(m, 'miou_full')]:.3f} / invisible {amodal[(m, 'miou_invisible')]:.3f}"
+        for m in dict.fromkeys(k[0] for k in amodal)
+    ]
+    acc = [f"{r['method']} {r['value']:.3f}" for r in bench_rows_ordering_baselines(200, 64, split="val")]
     print(
         f"[3/3] baselines on 200 held-out scenes: amodal mIoU {'; '.join(parts)}; ordering accuracy {', '.join(acc)}"
     )

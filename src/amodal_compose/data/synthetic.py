@@ -111,6 +111,17 @@ def _random_colour(g: torch.Generator, saturated: bool = True) -> Tensor:
 
 
 # ----------------------------------------------------------------------------- shapes
+def _local_coords(
+    dx: Tensor, dy: Tensor, radius: float, theta: float, aspect: tuple[float, float], mirror: bool
+) -> tuple[Tensor, Tensor]:
+    """Object-frame coordinates ``(u, v)`` (~[-1, 1] over the silhouette) of pixel offsets ``(dx, dy)``
+    from the object centre, for a rotation ``theta``, per-axis ``aspect`` and an optional mirror."""
+    c, s = math.cos(theta), math.sin(theta)
+    u = (c * dx + s * dy) / (radius * aspect[0])
+    v = (-s * dx + c * dy) / (radius * aspect[1])
+    return (-u if mirror else u), v
+
+
 def _shape(name: str, u: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
     """Silhouette and "part" region (drawn darker) of a category in local coordinates ~[-1, 1].
 
@@ -244,12 +255,7 @@ class SyntheticSceneGenerator:
         theta = _uf(g, -0.25, 0.25) if name in _UPRIGHT else _uf(g, 0, 2 * math.pi)
         ax, ay = _uf(g, 0.85, 1.15), _uf(g, 0.85, 1.15)
         mirror = _uf(g) < 0.5
-        dx, dy = self._xs - center[0], self._ys - center[1]
-        c, s = math.cos(theta), math.sin(theta)
-        u = (c * dx + s * dy) / (radius * ax)
-        v = (-s * dx + c * dy) / (radius * ay)
-        if mirror:
-            u = -u
+        u, v = _local_coords(self._xs - center[0], self._ys - center[1], radius, theta, (ax, ay), mirror)
         mask, part = _shape(name, u, v)
         kind = TEXTURES[_randint(g, 0, len(TEXTURES) - 1)]
         c1 = _random_colour(g)
@@ -356,10 +362,8 @@ class SyntheticSceneGenerator:
         ref, n = 40.0, 128
         ys, xs = torch.meshgrid(torch.arange(n) + 0.5 - n / 2, torch.arange(n) + 0.5 - n / 2, indexing="ij")
         m = obj.meta
-        c, s = math.cos(m["rotation"]), math.sin(m["rotation"])
-        u = (c * xs + s * ys) / (ref * m["aspect"][0])
-        v = (-s * xs + c * ys) / (ref * m["aspect"][1])
-        mask, _ = _shape(CATEGORIES[obj.category], -u if m["mirror"] else u, v)
+        u, v = _local_coords(xs, ys, ref, m["rotation"], m["aspect"], m["mirror"])
+        mask, _ = _shape(CATEGORIES[obj.category], u, v)
         return float(mask.sum()) / ref**2 * radius**2
 
 

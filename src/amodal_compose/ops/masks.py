@@ -150,6 +150,17 @@ class SquareBox:
         """``(x0, y0, side)`` as int64, the ``Keys.BOX`` format."""
         return torch.tensor([self.x0, self.y0, self.side], dtype=torch.int64)
 
+    def overlap(self) -> tuple[tuple[slice, slice], tuple[slice, slice]] | None:
+        """Where window and image meet: ``((rows, cols) in the image, (rows, cols) in the window)``,
+        or ``None`` when the window lies wholly outside the image."""
+        x0, y0 = max(self.x0, 0), max(self.y0, 0)
+        x1, y1 = min(self.x0 + self.side, self.width), min(self.y0 + self.side, self.height)
+        if x1 <= x0 or y1 <= y0:
+            return None
+        image = (slice(y0, y1), slice(x0, x1))
+        window = (slice(y0 - self.y0, y1 - self.y0), slice(x0 - self.x0, x1 - self.x0))
+        return image, window
+
 
 def square_box(
     box: Tensor | tuple[int, int, int, int],
@@ -211,10 +222,10 @@ def crop_square(x: Tensor, box: SquareBox, size: int | None = None, mode: str = 
     if (h, w) != (box.height, box.width):
         raise ValueError(f"crop_square: image is {(h, w)} but the box was made for {(box.height, box.width)}")
     out = xb.new_zeros(xb.shape[0], xb.shape[1], box.side, box.side)
-    sx0, sy0 = max(box.x0, 0), max(box.y0, 0)
-    sx1, sy1 = min(box.x0 + box.side, w), min(box.y0 + box.side, h)
-    if sx1 > sx0 and sy1 > sy0:
-        out[..., sy0 - box.y0 : sy1 - box.y0, sx0 - box.x0 : sx1 - box.x0] = xb[..., sy0:sy1, sx0:sx1]
+    hit = box.overlap()
+    if hit is not None:
+        (ir, ic), (wr, wc) = hit
+        out[..., wr, wc] = xb[..., ir, ic]
     out = _resize(out, size or box.side, mode)
     return out[0] if x.ndim == 3 else out
 
@@ -246,11 +257,8 @@ def paste_square(crop: Tensor, box: SquareBox, canvas: Tensor | None = None, mod
             raise ValueError(
                 f"paste_square: canvas is {tuple(out.shape[-2:])}, box is for {(box.height, box.width)}"
             )
-    h, w = box.height, box.width
-    sx0, sy0 = max(box.x0, 0), max(box.y0, 0)
-    sx1, sy1 = min(box.x0 + box.side, w), min(box.y0 + box.side, h)
-    if sx1 > sx0 and sy1 > sy0:
-        out[..., sy0:sy1, sx0:sx1] = cb[..., sy0 - box.y0 : sy1 - box.y0, sx0 - box.x0 : sx1 - box.x0].to(
-            out.dtype
-        )
+    hit = box.overlap()
+    if hit is not None:
+        (ir, ic), (wr, wc) = hit
+        out[..., ir, ic] = cb[..., wr, wc].to(out.dtype)
     return out[0] if crop.ndim == 3 else out

@@ -16,6 +16,7 @@ Conventions:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -220,6 +221,32 @@ class Scene:
     def categories(self) -> Tensor:
         """Category indices, ``(N,)`` int64."""
         return torch.tensor([i.category for i in self.instances], dtype=torch.int64)
+
+    def render(self, exclude: Sequence[int] = ()) -> Tensor:
+        """Re-paint the scene back to front from its background and the instances' full layers,
+        leaving out the instances in ``exclude``: the image with those objects truly removed.
+
+        Needs the background and, for every instance, its layer, amodal mask and depth (the
+        synthetic set has them all; real data does not, and raises).
+
+        Returns:
+            ``(3, H, W)``; with ``exclude=()`` it equals ``image`` on synthetic scenes.
+        """
+        if self.background is None:
+            raise ValueError("Scene.render needs the clean background, which this scene lacks")
+        missing = [k for k, i in enumerate(self.instances) if i.layer is None or i.amodal_mask is None or i.depth is None]
+        if missing:
+            raise ValueError(f"Scene.render needs layer, amodal_mask and depth; instances {missing} lack one")
+        bad = [k for k in exclude if not 0 <= k < len(self.instances)]
+        if bad:
+            raise IndexError(f"exclude {bad} out of range for {len(self.instances)} instances")
+        image = self.background.clone()
+        skip = set(exclude)
+        for k in sorted(range(len(self.instances)), key=lambda k: self.instances[k].depth):
+            if k not in skip:
+                inst = self.instances[k]
+                image = torch.where(inst.amodal_mask > 0.5, inst.layer, image)
+        return image
 
     def with_instances(self, keep: list[int]) -> Scene:
         """A copy holding only the instances at ``keep`` (order matrix sliced to match)."""

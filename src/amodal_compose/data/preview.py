@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from ..ops.convert import to_uint8_hwc
+from ..ops.grid import tile
 from ..structures import Scene
 
 __all__ = ["render_scene_tiles", "save_preview"]
@@ -107,18 +108,7 @@ def save_preview(scenes: Sequence[Scene], path: str | Path, cols: int = 2, scale
     """
     if not scenes:
         raise ValueError("save_preview: no scenes given")
-    tiles = [render_scene_tiles(s, scale) for s in scenes]
-    th, tw = tiles[0].shape[:2]
-    if any(t.shape[:2] != (th, tw) for t in tiles):
-        raise ValueError("save_preview: scenes must share one size")
-    rows = (len(tiles) + cols - 1) // cols
-    pad = 8
-    grid = np.full((rows * (th + pad) + pad, cols * (tw + pad) + pad, 3), 255, np.uint8)
-    for i, t in enumerate(tiles):
-        r, c = divmod(i, cols)
-        grid[
-            pad + r * (th + pad) : pad + r * (th + pad) + th, pad + c * (tw + pad) : pad + c * (tw + pad) + tw
-        ] = t
+    grid = tile([render_scene_tiles(s, scale) for s in scenes], cols=cols, pad=8)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if not cv2.imwrite(str(path), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR)):

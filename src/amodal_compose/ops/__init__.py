@@ -6,7 +6,19 @@ from .color import reinhard_transfer
 from .convert import as_image, as_mask, check_same_size, to_uint8_hwc
 from .distance import signed_distance
 from .graph import ancestors, neighbour_pairs, order_from_depth, order_from_masks, pairwise_order
-from .masks import SquareBox, bbox, crop_square, dilate, erode, iou, paste_square, resize_mask, square_box
+from .grid import image_grid, tile
+from .masks import (
+    SquareBox,
+    bbox,
+    crop_square,
+    dilate,
+    erode,
+    iou,
+    paste_square,
+    resize_mask,
+    scaled_radius,
+    square_box,
+)
 
 __all__ = [
     "alpha_blend",
@@ -19,6 +31,7 @@ __all__ = [
     "crop_square",
     "dilate",
     "erode",
+    "image_grid",
     "iou",
     "neighbour_pairs",
     "order_from_depth",
@@ -28,9 +41,11 @@ __all__ = [
     "poisson_blend",
     "reinhard_transfer",
     "resize_mask",
+    "scaled_radius",
     "signed_distance",
     "SquareBox",
     "square_box",
     "telea_inpaint",
+    "tile",
     "to_uint8_hwc",
 ]

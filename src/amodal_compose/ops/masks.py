@@ -189,6 +189,16 @@ def square_box(
     return SquareBox(int(round(cx - side / 2.0)), int(round(cy - side / 2.0)), side, *image_size)
 
 
+def scaled_radius(pixels: float, size: int, reference_size: int = 256) -> int:
+    """A radius given at ``reference_size`` (the papers' 256 px) rescaled to an image of side ``size``.
+
+    Example:
+        >>> scaled_radius(25, 64)
+        6
+    """
+    return int(round(pixels * size / float(reference_size)))
+
+
 def resize_mask(mask: Tensor, size: int | tuple[int, int]) -> Tensor:
     """Resize a binary mask with bilinear filtering then threshold at 0.5 (keeps thin parts fairer than nearest)."""
     m, squeezed = _batched(mask)

@@ -1,0 +1,109 @@
+"""The f_shape system: AMICO's amodal mask prediction net (section 3.3) trained with eq. 10-11."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torchmetrics import MetricCollection
+
+from ..baselines import BASELINES
+from ..losses.amico import shape_loss
+from ..metrics import PooledMIoU
+from ..nets.amico import AmodalShapeNet
+from ..structures import Keys
+from .base import OptimizerFactory, System
+
+__all__ = ["ShapeSystem"]
+
+
+class ShapeSystem(System):
+    """Trains :class:`~amodal_compose.nets.AmodalShapeNet` (f_shape).
+
+    Batch keys (from :class:`~amodal_compose.data.datamodules.ShapeDataModule`): ``IMAGE``,
+    ``EDIT_MASK`` (input), ``MODAL_MASK`` and ``AMODAL_MASK`` (targets). Validation logs pooled
+    mIoU on the full amodal mask and on its invisible part (``val/miou_full/f_shape``,
+    ``val/miou_invisible/f_shape``), and the same for the ``raw`` and ``convex`` baselines computed
+    on the same batches from the exact visible mask.
+
+    Args:
+        net: the network (LightningCLI: ``class_path`` / ``init_args``); default
+            ``AmodalShapeNet()`` (the paper's 256 px widths).
+        omega: eq. 11 weight of the inside term (paper: 5).
+        lr, betas: Adam settings when no ``optimizer`` is injected (paper A.2: 1e-3, (0.5, 0.9)).
+        optimizer: optional ``params -> Optimizer`` factory.
+        threshold: probability above which a pixel is in the predicted mask.
+
+    Example:
+        >>> from amodal_compose.nets import AmodalShapeNet
+        >>> system = ShapeSystem(AmodalShapeNet(widths=(8, 16, 16), bottleneck=(16,)))
+        >>> out = system.predict_masks(torch.rand(1, 3, 32, 32), torch.ones(1, 1, 32, 32))
+        >>> tuple(out["amodal"].shape)
+        (1, 1, 32, 32)
+    """
+
+    def __init__(
+        self,
+        net: nn.Module | None = None,
+        omega: float = 5.0,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.5, 0.9),
+        optimizer: OptimizerFactory | None = None,
+        threshold: float = 0.5,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters(ignore=["net", "optimizer"])
+        self.attach_net("net", net, AmodalShapeNet)
+        self.optimizer_factory = optimizer
+        self.methods = ("f_shape", *BASELINES["amodal_mask"])
+        self.val_metrics = MetricCollection(
+            {f"{part}/{m}": PooledMIoU(part) for m in self.methods for part in ("full", "invisible")}
+        )
+
+    def forward(self, image: Tensor, edit_mask: Tensor) -> Tensor:
+        """Mask logits ``(B, 2, H, W)``: visible, amodal."""
+        return self.net(image, edit_mask)
+
+    @torch.no_grad()
+    def predict_masks(self, image: Tensor, edit_mask: Tensor) -> dict[str, Tensor]:
+        """Binary ``{"visible", "amodal"}`` masks ``(B, 1, H, W)`` (the amodal mask always
+        contains the predicted visible one)."""
+        prob = torch.sigmoid(self(image, edit_mask))
+        visible = (prob[:, :1] > self.hparams.threshold).float()
+        amodal = torch.maximum((prob[:, 1:] > self.hparams.threshold).float(), visible)
+        return {"visible": visible, "amodal": amodal}
+
+    def training_step(self, batch: dict, batch_idx: int) -> Tensor:
+        logits = self(batch[Keys.IMAGE], batch[Keys.EDIT_MASK])
+        loss = shape_loss(logits, batch[Keys.MODAL_MASK], batch[Keys.AMODAL_MASK], self.hparams.omega)
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(logits))
+        return loss
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        image, edit, modal, amodal = (batch[k] for k in (Keys.IMAGE, Keys.EDIT_MASK, Keys.MODAL_MASK, Keys.AMODAL_MASK))
+        logits = self(image, edit)
+        self.log("val/loss", shape_loss(logits, modal, amodal, self.hparams.omega), batch_size=len(image))
+        preds = {"f_shape": self.predict_masks(image, edit)["amodal"]}
+        for name, fn in BASELINES["amodal_mask"].items():
+            preds[name] = fn(modal, image).to(image.device)
+        for key, metric in self.val_metrics.items():
+            method = key.split("/", 1)[1]
+            metric.update(preds[method], amodal, modal)
+
+    def on_validation_epoch_end(self) -> None:
+        for key, value in self.val_metrics.compute().items():
+            part, method = key.split("/", 1)
+            self.log(f"val/miou_{part}/{method}", value, prog_bar=method == "f_shape" and part == "invisible")
+        self.val_metrics.reset()
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return self.make_optimizer(self.parameters(), self.optimizer_factory, self.hparams.lr, self.hparams.betas)
+
+    def log_images(self, batch: dict) -> dict[str, Tensor]:
+        pred = self.predict_masks(batch[Keys.IMAGE], batch[Keys.EDIT_MASK])
+        return {
+            "image": batch[Keys.IMAGE],
+            "m_edit": batch[Keys.EDIT_MASK],
+            "pred_visible": pred["visible"],
+            "pred_amodal": pred["amodal"],
+            "amodal": batch[Keys.AMODAL_MASK],
+        }

@@ -4,7 +4,9 @@ Sub-commands:
     ``data preview``   write a PNG grid of synthetic scenes with modal / amodal outlines;
     ``data stats``     print what the generator makes (objects, categories, occlusion ratios);
     ``demo``           the end-to-end job of the current release (preview + COCOA round-trip + baselines);
-    ``bench``          seeded benchmark rows into ``reports/bench.{json,md}``.
+    ``bench``          seeded benchmark rows into ``reports/bench.{json,md}``;
+    ``fit`` / ``validate`` / ``test`` / ``predict``  LightningCLI, e.g.
+                       ``amodal-compose fit --config lightning_configs/shape/synthetic.yaml``.
 """
 
 from __future__ import annotations
@@ -154,11 +156,20 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--task", default="all")
     bench.add_argument("--out", default="reports")
     bench.set_defaults(func=_cmd_bench)
+
+    for name in ("fit", "validate", "test", "predict"):  # handled by LightningCLI in main()
+        sub.add_parser(name, help=f"LightningCLI {name} (see `amodal-compose {name} --help`)", add_help=False)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``amodal-compose`` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("fit", "validate", "test", "predict"):
+        from .lightning_cli import run_lightning_cli
+
+        run_lightning_cli(argv)
+        return 0
     args = _parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)

@@ -6,7 +6,9 @@ network's DataModule only says how a split's scenes become training items (``mak
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Literal
 
@@ -112,9 +114,16 @@ class SceneDataModule(pl.LightningDataModule):
         self.image_size = int(image_size)
         self.num_scenes = {"train": int(train_scenes), "val": int(val_scenes)}
         self.batch_size, self.num_workers, self.seed = int(batch_size), int(num_workers), int(seed)
+        if isinstance(augment, dict):  # as stored in a checkpoint's hyper-parameters
+            augment = AugmentConfig(**augment)
         self.augment = augment if augment is not None else AugmentConfig()
         self.train_dataset: Dataset | None = None
         self.val_dataset: Dataset | None = None
+
+    def _save_hparams(self, frame) -> None:
+        # the augmentation config is stored as a plain dict so checkpoints load with weights_only
+        self.save_hyperparameters(ignore=["augment"], frame=frame)
+        self.hparams["augment"] = asdict(self.augment)
 
     def scenes(self, split: str, train: bool) -> Dataset:
         """The (augmented, when ``train``) scene source of ``split``."""
@@ -190,7 +199,7 @@ class InstanceCropDataModule(SceneDataModule):
             source, train_annotation_file, train_image_root, val_annotation_file, val_image_root,
             image_size, train_scenes, val_scenes, batch_size, num_workers, augment, seed,
         )  # fmt: skip
-        self.save_hyperparameters()
+        self._save_hparams(inspect.currentframe())
         self.crop_size, self.enlarge, self.select = int(crop_size), float(enlarge), select
 
     def make_dataset(self, scenes: Dataset, train: bool) -> Dataset:
@@ -235,7 +244,7 @@ class ShapeDataModule(InstanceCropDataModule):
             image_size, train_scenes, val_scenes, crop_size, enlarge, select, batch_size, num_workers,
             augment, seed,
         )  # fmt: skip
-        self.save_hyperparameters()
+        self._save_hparams(inspect.currentframe())
         self.edit_pixels = int(edit_pixels)
 
     def make_dataset(self, scenes: Dataset, train: bool) -> Dataset:
@@ -294,7 +303,7 @@ class CompositionDataModule(SceneDataModule):
                 f"background='clean' needs the true background, which only the synthetic source has; "
                 f"use background='inpaint' with source={source!r}"
             )
-        self.save_hyperparameters()
+        self._save_hparams(inspect.currentframe())
         self.pair_args = dict(crop_size=crop_size, enlarge_range=tuple(enlarge_range), background=background)
         self.dilation = {True: (min_dilation, max_dilation), False: (val_min_dilation, val_max_dilation)}
         self.color_strength = tuple(color_strength)

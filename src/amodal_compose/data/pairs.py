@@ -86,7 +86,7 @@ class CompositionPairs(Dataset):
         self,
         scenes: Sequence[Scene] | Dataset,
         crop_size: int = 64,
-        enlarge_range: tuple[float, float] = (1.1, 3.0),
+        enlarge_range: tuple[float, float] = (0.7, 2.2),
         background: Literal["clean", "inpaint"] = "clean",
         min_dilation: int = 0,
         max_dilation: int = 25,

@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from ..nets.base import build_module, module_spec
+from ..ops.convert import as_image, as_mask, check_same_size
 
 __all__ = ["System", "OptimizerFactory"]
 
@@ -41,6 +42,13 @@ class System(pl.LightningModule):
         if factory is not None:
             return factory(params)
         return torch.optim.Adam(params, lr=lr, betas=tuple(betas))
+
+    def as_batch(self, x, kind: str, name: str) -> Tensor:
+        """Convert a user input (tensor, numpy, PIL; single or batched) for inference: ``kind``
+        ``"image"`` -> float RGB in [0, 1] (uint8 divided by 255), ``"mask"`` -> binary float
+        (uint8 {0, 255} accepted; soft masks rejected). Adds the batch axis and moves to the device."""
+        t = as_image(x, name) if kind == "image" else as_mask(x, name)
+        return (t[None] if t.ndim == 3 else t).to(self.device)
 
     def log_images(self, batch: dict) -> dict[str, Tensor]:
         """Named ``(B, C, H, W)`` images in [0, 1] for the validation image grid (inputs,

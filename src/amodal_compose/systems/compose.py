@@ -10,6 +10,7 @@ from ..losses.amico import alpha_mask_loss, alpha_sparsity, reconstruction_loss
 from ..metrics import AMICO_AREA_BINS, BinnedImageMetrics
 from ..nets.amico import CompositionNet
 from ..ops.blend import alpha_blend
+from ..ops.convert import check_same_size
 from ..ops.masks import erode, scaled_radius
 from ..structures import Keys
 from .base import OptimizerFactory, System
@@ -77,8 +78,23 @@ class CompositionSystem(System):
         """``(I_out, alpha)``."""
         return self.net(background, object_image)
 
-    def compose(self, background: Tensor, object_image: Tensor) -> dict[str, Tensor]:
-        """``{"rgb": I_out, "alpha": alpha, "composite": I_hat}`` (AMICO, the equation after eq. 5)."""
+    def compose(self, background, object_image) -> dict[str, Tensor]:
+        """``{"rgb": I_out, "alpha": alpha, "composite": I_hat}`` (AMICO, the equation after eq. 5).
+
+        Args:
+            background: ``(3, H, W)`` / ``(B, 3, H, W)`` float in [0, 1] or uint8 0-255 (tensor,
+                numpy, PIL).
+            object_image: the edited object ``I_c`` (zero outside its coarse cut-out), same size.
+
+        Raises:
+            ValueError: sizes differ or float values outside [0, 1].
+        """
+        background = self.as_batch(background, "image", "background")
+        object_image = self.as_batch(object_image, "image", "object_image")
+        check_same_size(background=background, object_image=object_image)
+        return self._compose(background, object_image)
+
+    def _compose(self, background: Tensor, object_image: Tensor) -> dict[str, Tensor]:
         rgb, alpha = self(background, object_image)
         return {"rgb": rgb, "alpha": alpha, "composite": alpha_blend(rgb, alpha, background)}
 
@@ -90,7 +106,7 @@ class CompositionSystem(System):
     def losses(self, batch: dict, step: int) -> dict[str, Tensor]:
         """The eq. 6-9 terms and their weighted sum ``loss`` for ``batch`` at training step ``step``."""
         hp = self.hparams
-        out = self.compose(batch[Keys.BACKGROUND], batch[Keys.OBJECT_IMAGE])
+        out = self._compose(batch[Keys.BACKGROUND], batch[Keys.OBJECT_IMAGE])
         m = batch[Keys.MODAL_MASK]
         inside = None
         if step >= hp.erode_after_step:
@@ -115,7 +131,7 @@ class CompositionSystem(System):
         bg, obj, target = batch[Keys.BACKGROUND], batch[Keys.OBJECT_IMAGE], batch[Keys.TARGET]
         terms = self.losses(batch, self.global_step)
         self.log("val/loss", terms["loss"], batch_size=len(target))
-        preds = {"f_comp": self.compose(bg, obj)["composite"].clamp(0, 1)}
+        preds = {"f_comp": self._compose(bg, obj)["composite"].clamp(0, 1)}
         for name, fn in BASELINES["composition"].items():
             preds[name] = fn(bg, obj, batch[Keys.OBJECT_MASK]).to(target.device)
         for name, metric in self.val_metrics.items():
@@ -132,7 +148,7 @@ class CompositionSystem(System):
         return self.make_optimizer(self.parameters(), self.optimizer_factory, self.hparams.lr, self.hparams.betas)
 
     def log_images(self, batch: dict) -> dict[str, Tensor]:
-        out = self.compose(batch[Keys.BACKGROUND], batch[Keys.OBJECT_IMAGE])
+        out = self._compose(batch[Keys.BACKGROUND], batch[Keys.OBJECT_IMAGE])
         return {
             "background": batch[Keys.BACKGROUND],
             "object": batch[Keys.OBJECT_IMAGE],

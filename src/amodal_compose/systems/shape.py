@@ -11,6 +11,7 @@ from ..losses.amico import shape_loss
 from ..metrics import PooledMIoU
 from ..nets.amico import AmodalShapeNet
 from ..structures import Keys
+from ..ops.convert import check_same_size
 from .base import OptimizerFactory, System
 
 __all__ = ["ShapeSystem"]
@@ -64,10 +65,26 @@ class ShapeSystem(System):
         return self.net(image, edit_mask)
 
     @torch.no_grad()
-    def predict_masks(self, image: Tensor, edit_mask: Tensor) -> dict[str, Tensor]:
-        """Binary ``{"visible", "amodal"}`` masks ``(B, 1, H, W)`` (the amodal mask always
-        contains the predicted visible one)."""
-        prob = torch.sigmoid(self(image, edit_mask))
+    def predict_masks(self, image, edit_mask) -> dict[str, Tensor]:
+        """Binary ``{"visible", "amodal"}`` masks ``(B, 1, H, W)``; the amodal mask always contains
+        the predicted visible one.
+
+        Args:
+            image: ``(3, H, W)`` / ``(B, 3, H, W)`` float in [0, 1] or uint8 0-255 (tensor, numpy, PIL).
+            edit_mask: the rough visible mask, binary (bool, {0, 1} or uint8 {0, 255}); an empty
+                mask is allowed (the net then sees no object).
+
+        Raises:
+            ValueError: sizes differ, a soft mask, float images outside [0, 1].
+        """
+        image = self.as_batch(image, "image", "image")
+        edit_mask = self.as_batch(edit_mask, "mask", "edit_mask")
+        check_same_size(image=image, edit_mask=edit_mask)
+        return self.masks_from_logits(self(image, edit_mask))
+
+    def masks_from_logits(self, logits: Tensor) -> dict[str, Tensor]:
+        """Threshold the net's ``(B, 2, H, W)`` logits into ``{"visible", "amodal"}`` masks."""
+        prob = torch.sigmoid(logits)
         visible = (prob[:, :1] > self.hparams.threshold).float()
         amodal = torch.maximum((prob[:, 1:] > self.hparams.threshold).float(), visible)
         return {"visible": visible, "amodal": amodal}
@@ -82,7 +99,7 @@ class ShapeSystem(System):
         image, edit, modal, amodal = (batch[k] for k in (Keys.IMAGE, Keys.EDIT_MASK, Keys.MODAL_MASK, Keys.AMODAL_MASK))
         logits = self(image, edit)
         self.log("val/loss", shape_loss(logits, modal, amodal, self.hparams.omega), batch_size=len(image))
-        preds = {"f_shape": self.predict_masks(image, edit)["amodal"]}
+        preds = {"f_shape": self.masks_from_logits(logits)["amodal"]}
         for name, fn in BASELINES["amodal_mask"].items():
             preds[name] = fn(modal, image).to(image.device)
         for key, metric in self.val_metrics.items():

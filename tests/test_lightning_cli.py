@@ -23,7 +23,8 @@ TINY = str(CONFIGS / "debug" / "tiny.yaml")
 def test_config_parses_and_instantiates(tmp_path, monkeypatch, network, dataset):
     monkeypatch.chdir(tmp_path)
     cli = run_lightning_cli(["--config", str(CONFIGS / network / f"{dataset}.yaml")], run=False)
-    system_cls, dm_cls = (ShapeSystem, ShapeDataModule) if network == "shape" else (CompositionSystem, CompositionDataModule)
+    classes = {"shape": (ShapeSystem, ShapeDataModule), "compose": (CompositionSystem, CompositionDataModule)}
+    system_cls, dm_cls = classes[network]
     assert isinstance(cli.model, system_cls) and isinstance(cli.datamodule, dm_cls)
     assert cli.datamodule.source == dataset
     opt = cli.model.configure_optimizers()

@@ -14,11 +14,18 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
+import pytorch_lightning as pl
 import torch
+from torch.utils.data import DataLoader, Dataset
 
 from .baselines import BASELINES
-from .data.datasets import InstanceCrops, SyntheticScenes
-from .metrics import OrderingAccuracy, PooledMIoU
+from .data.datasets import CachedItems, InstanceCrops, SyntheticScenes
+from .data.pairs import CompositionPairs, EditedCrops
+from .metrics import AMICO_AREA_BINS, BinnedImageMetrics, OrderingAccuracy, PooledMIoU
+from .nets.amico import AmodalShapeNet, CompositionNet
+from .structures import Keys
+from .systems.compose import CompositionSystem
+from .systems.shape import ShapeSystem
 
 __all__ = [
     "TASKS",
@@ -26,6 +33,8 @@ __all__ = [
     "write_report",
     "bench_rows_amodal_baselines",
     "bench_rows_ordering_baselines",
+    "bench_rows_amodal_mask",
+    "bench_rows_composition",
 ]
 
 BENCH_SEED = 0
@@ -45,26 +54,32 @@ def _row(task, method, metric, value, split="test", steps=0, image_size=64) -> d
     }
 
 
-def bench_rows_amodal_baselines(
-    num_scenes: int = 200, image_size: int = 64, split: str = "test"
-) -> list[dict]:
-    """Pooled full / invisible mIoU of the amodal baselines on occluded held-out instance crops."""
-    crops = InstanceCrops(
-        SyntheticScenes(num_scenes, image_size=image_size, split=split, seed=BENCH_SEED),
-        crop_size=image_size,
-        select="occluded",
-    )
-    batch = torch.utils.data.default_collate([crops[i] for i in range(len(crops))])
+def _occluded_test_crops(num_scenes: int, image_size: int, split: str) -> dict:
+    """The held-out occluded instance crops every amodal-mask method is scored on, as one batch."""
+    crops = InstanceCrops(SyntheticScenes(num_scenes, image_size, split, BENCH_SEED), image_size, select="occluded")
+    return CachedItems(crops).data
+
+
+def _amodal_rows(preds: dict, batch: dict, split: str, image_size: int, steps: dict | None = None) -> list[dict]:
+    """Pooled full / invisible mIoU rows for each method's predicted amodal masks."""
     rows = []
-    for name, fn in BASELINES["amodal_mask"].items():
-        pred = fn(batch["modal_mask"], batch["image"])
+    for method, pred in preds.items():
         for part in ("full", "invisible"):
             m = PooledMIoU(part)
-            m.update(pred, batch["amodal_mask"], batch["modal_mask"])
-            rows.append(
-                _row("amodal_mask", name, f"miou_{part}", float(m.compute()), split, image_size=image_size)
-            )
+            m.update(pred, batch[Keys.AMODAL_MASK], batch[Keys.MODAL_MASK])
+            n = (steps or {}).get(method, 0)
+            rows.append(_row("amodal_mask", method, f"miou_{part}", float(m.compute()), split, n, image_size))
     return rows
+
+
+def _baseline_masks(batch: dict) -> dict:
+    return {name: fn(batch[Keys.MODAL_MASK], batch[Keys.IMAGE]) for name, fn in BASELINES["amodal_mask"].items()}
+
+
+def bench_rows_amodal_baselines(num_scenes: int = 200, image_size: int = 64, split: str = "test") -> list[dict]:
+    """Pooled full / invisible mIoU of the amodal baselines on occluded held-out instance crops."""
+    batch = _occluded_test_crops(num_scenes, image_size, split)
+    return _amodal_rows(_baseline_masks(batch), batch, split, image_size)
 
 
 def _ordering_accuracy(fn: Callable, scenes) -> float:
@@ -108,8 +123,119 @@ def bench_rows_data_speed(num_scenes: int = 200, image_size: int = 64) -> list[d
     return [_row("data", "synthetic_generator", "scenes_per_s", num_scenes / dt, image_size=image_size)]
 
 
+#: the CPU-sized U-Net of the bench (Table 5 layout, 1/4 of the paper's widths, 64 px).
+BENCH_WIDTHS = {"widths": (16, 32, 64, 64, 64), "bottleneck": (64, 64)}
+
+
+class _Progress(pl.Callback):
+    """One line per quarter of a bench training run (the bench runs for minutes)."""
+
+    def __init__(self, name: str, steps: int) -> None:
+        self.name, self.steps, self.t0 = name, steps, time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        step = trainer.global_step
+        if step % max(self.steps // 4, 1) == 0 or step == self.steps:
+            loss = float(outputs["loss"]) if isinstance(outputs, dict) else float(outputs)
+            print(f"[bench] {self.name}: step {step}/{self.steps} loss {loss:.4f} "
+                  f"({time.perf_counter() - self.t0:.0f}s)", flush=True)  # fmt: skip
+
+
+def _train(system: pl.LightningModule, items: Dataset, steps: int, name: str, batch_size: int = 32) -> float:
+    """Fit ``system`` for ``steps`` on cached ``items``, seeded; returns the seconds it took."""
+    pl.seed_everything(BENCH_SEED, workers=True, verbose=False)
+    loader = DataLoader(
+        items, batch_size=batch_size, shuffle=True, drop_last=True,
+        generator=torch.Generator().manual_seed(BENCH_SEED),
+    )  # fmt: skip
+    trainer = pl.Trainer(
+        max_steps=steps, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
+        callbacks=[_Progress(name, steps)],
+    )  # fmt: skip
+    t0 = time.perf_counter()
+    trainer.fit(system, loader)
+    return time.perf_counter() - t0
+
+
+def bench_rows_amodal_mask(
+    num_scenes: int = 600,
+    image_size: int = 64,
+    split: str = "test",
+    steps: int = 2000,
+    train_items: int = 6000,
+) -> list[dict]:
+    """f_shape (trained ``steps`` on ``train_items`` cached training crops) against ``raw`` and
+    ``convex``: pooled full / invisible mIoU on the occluded instances of ``num_scenes`` held-out
+    scenes, all given the exact visible mask."""
+    scenes = SyntheticScenes(train_items, image_size, "train", BENCH_SEED)
+    train = CachedItems(EditedCrops(InstanceCrops(scenes, image_size), seed=BENCH_SEED))
+    system = ShapeSystem(AmodalShapeNet(**BENCH_WIDTHS))
+    seconds = _train(system, train, steps, "f_shape")
+    batch = _occluded_test_crops(num_scenes, image_size, split)
+    system.eval()
+    with torch.no_grad():
+        logits = torch.cat([
+            system(batch[Keys.IMAGE][i : i + 256], batch[Keys.MODAL_MASK][i : i + 256])
+            for i in range(0, len(batch[Keys.IMAGE]), 256)
+        ])  # fmt: skip
+    preds = {"f_shape": system.masks_from_logits(logits)["amodal"], **_baseline_masks(batch)}
+    rows = _amodal_rows(preds, batch, split, image_size, {"f_shape": steps})
+    rows.append(_row("amodal_mask", "f_shape", "train_seconds", seconds, split, steps, image_size))
+    rows.append(_row("amodal_mask", "samples", "count", len(batch[Keys.IMAGE]), split, 0, image_size))
+    return rows
+
+
+def bench_rows_composition(
+    num_scenes: int = 600,
+    image_size: int = 64,
+    split: str = "test",
+    steps: int = 2000,
+    train_items: int = 6000,
+) -> list[dict]:
+    """f_comp (trained ``steps`` on ``train_items`` cached eq. 5 pairs, 0-25 px dilation at 256)
+    against cut-and-paste and Poisson blending: PSNR / SSIM per AMICO area bin on ``num_scenes``
+    held-out pairs cut with a 5-10 px dilation (AMICO Table 2's protocol)."""
+    scenes = SyntheticScenes(train_items, image_size, "train", BENCH_SEED)
+    train = CachedItems(CompositionPairs(scenes, image_size, seed=BENCH_SEED))
+    system = CompositionSystem(
+        CompositionNet(**BENCH_WIDTHS), lambda_mask_switch_step=steps // 2, erode_after_step=steps + 1
+    )
+    seconds = _train(system, train, steps, "f_comp")
+    test = CachedItems(
+        CompositionPairs(
+            SyntheticScenes(num_scenes, image_size, split, BENCH_SEED), image_size, min_dilation=5, max_dilation=10,
+            seed=BENCH_SEED,
+        )
+    )  # fmt: skip
+    b = test.data
+    system.eval()
+    with torch.no_grad():
+        comp = torch.cat([
+            system.compose(b[Keys.BACKGROUND][i : i + 256], b[Keys.OBJECT_IMAGE][i : i + 256])["composite"]
+            for i in range(0, len(test), 256)
+        ])  # fmt: skip
+    preds = {"f_comp": comp.clamp(0, 1)}
+    for name, fn in BASELINES["composition"].items():
+        preds[name] = fn(b[Keys.BACKGROUND], b[Keys.OBJECT_IMAGE], b[Keys.OBJECT_MASK])
+    rows = []
+    for method, pred in preds.items():
+        metric = BinnedImageMetrics(AMICO_AREA_BINS, metrics=("psnr", "ssim"))
+        metric.update(pred, b[Keys.TARGET], b[Keys.AREA_RATIO])
+        n = steps if method == "f_comp" else 0
+        for key, value in metric.compute().items():
+            if key.startswith("count/"):
+                if method == "f_comp":
+                    rows.append(_row("composition", "samples", key, float(value), split, 0, image_size))
+            else:
+                rows.append(_row("composition", method, key, float(value), split, n, image_size))
+    rows.append(_row("composition", "f_comp", "train_seconds", seconds, split, steps, image_size))
+    return rows
+
+
 TASKS: dict[str, Callable[..., list[dict]]] = {
-    "amodal_mask": bench_rows_amodal_baselines,
+    "amodal_mask": bench_rows_amodal_mask,
+    "composition": bench_rows_composition,
     "ordering": bench_rows_ordering_baselines,
     "data": bench_rows_data_speed,
 }
@@ -137,9 +263,14 @@ def write_report(rows: list[dict], out_dir: str | Path) -> tuple[Path, Path]:
     return jpath, mpath
 
 
+#: short names accepted by ``make bench BENCH=...``.
+ALIASES = {"shape": "amodal_mask", "compose": "composition", "comp": "composition"}
+
+
 def run_bench(task: str = "all", out_dir: str | Path = "reports", **kwargs) -> list[dict]:
-    """Run one task (or ``"all"``) and write the report. Returns the new rows."""
-    names = list(TASKS) if task == "all" else [task]
+    """Run one task (or ``"all"``; comma-separated names and :data:`ALIASES` work too) and write the
+    report. Returns the new rows."""
+    names = list(TASKS) if task == "all" else [ALIASES.get(t.strip(), t.strip()) for t in task.split(",")]
     unknown = [n for n in names if n not in TASKS]
     if unknown:
         raise ValueError(f"unknown bench task {unknown}; choose from {['all', *TASKS]}")

@@ -234,7 +234,9 @@ class Scene:
         """
         if self.background is None:
             raise ValueError("Scene.render needs the clean background, which this scene lacks")
-        missing = [k for k, i in enumerate(self.instances) if i.layer is None or i.amodal_mask is None or i.depth is None]
+        missing = [
+            k for k, i in enumerate(self.instances) if i.layer is None or i.amodal_mask is None or i.depth is None
+        ]
         if missing:
             raise ValueError(f"Scene.render needs layer, amodal_mask and depth; instances {missing} lack one")
         bad = [k for k in exclude if not 0 <= k < len(self.instances)]

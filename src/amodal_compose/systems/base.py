@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from ..nets.base import build_module, module_spec
-from ..ops.convert import as_image, as_mask, check_same_size
+from ..ops.convert import as_image, as_mask
 
 __all__ = ["System", "OptimizerFactory"]
 

@@ -10,8 +10,8 @@ from ..baselines import BASELINES
 from ..losses.amico import shape_loss
 from ..metrics import PooledMIoU
 from ..nets.amico import AmodalShapeNet
-from ..structures import Keys
 from ..ops.convert import check_same_size
+from ..structures import Keys
 from .base import OptimizerFactory, System
 
 __all__ = ["ShapeSystem"]

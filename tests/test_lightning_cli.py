@@ -57,6 +57,31 @@ def test_fit_from_the_command_line(tmp_path, monkeypatch, network):
     assert system.net.init_args["widths"] == [8, 16, 16]  # rebuilt from the checkpoint alone
 
 
+FIXTURES = Path(__file__).parent / "fixtures"
+REAL = {
+    "cocoa": (FIXTURES / "cocoa" / "COCO_amodal_val2014_fixture.json", FIXTURES / "cocoa"),
+    "kins": (FIXTURES / "kins" / "update_test_2020_fixture.json", FIXTURES / "kins" / "testing" / "image_2"),
+}
+
+
+@pytest.mark.parametrize("network", ["shape", "compose"])
+@pytest.mark.parametrize("dataset", ["cocoa", "kins"])
+def test_real_data_configs_fit_on_fixture_files(tmp_path, monkeypatch, network, dataset):
+    """The 256 px paper configs run end to end on one-image fixture files in the real formats."""
+    monkeypatch.chdir(tmp_path)
+    ann, root = (str(p) for p in REAL[dataset])
+    files = []
+    for split in ("train", "val"):
+        files += [f"--data.init_args.{split}_annotation_file", ann, f"--data.init_args.{split}_image_root", root]
+    rc = main([
+        "fit", "--config", str(CONFIGS / network / f"{dataset}.yaml"), "--config", TINY, *files,
+        "--trainer.precision", "32", "--trainer.accelerator", "cpu", "--trainer.devices", "1",
+        "--data.init_args.batch_size", "1",
+    ])
+    assert rc == 0
+    assert (tmp_path / "runs" / f"{network}_{dataset}" / "checkpoints" / "last.ckpt").is_file()
+
+
 def test_wandb_offline_run_writes_files(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("WANDB_MODE", "offline")

@@ -86,7 +86,7 @@ def test_module_spec_round_trip():
     spec = module_spec(net)
     assert spec == {
         "class_path": "amodal_compose.nets.amico.AmodalShapeNet",
-        "init_args": {"widths": [8, 16], "bottleneck": [], "use_image": False},
+        "init_args": {"widths": [8, 16], "bottleneck": [], "use_image": False, "input_skip": False},
     }
     rebuilt = build_module(spec, AmodalShapeNet)
     rebuilt.load_state_dict(net.state_dict())
@@ -105,3 +105,11 @@ def test_bottleneck_free_unet_still_uses_skips():
     y = net(torch.rand(1, 1, 16, 16))
     assert y.shape == (1, 1, 16, 16)
     assert F.mse_loss(y, torch.zeros_like(y)) >= 0
+
+
+def test_input_skip_feeds_the_input_to_the_head():
+    net = UNet(3, 2, widths=(4, 8), bottleneck=(8,), input_skip=True)
+    assert net.head[1].in_channels == 4 + 3
+    x = torch.rand(1, 3, 16, 16, requires_grad=True)
+    net(x).sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0

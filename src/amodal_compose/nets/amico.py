@@ -33,6 +33,7 @@ class AmodalShapeNet(RecordedInit):
         widths, bottleneck: the U-Net's encoder and bottleneck channels (paper: ``(64, 128, 256,
             256, 256)`` and ``(256, 256)`` at 256 px).
         use_image: feed the RGB crop (4 input channels) or the mask alone (1 channel).
+        input_skip: see :class:`~amodal_compose.nets.unet.UNet` (off = the paper's network).
 
     Shape:
         image ``(B, 3, H, W)``, edit_mask ``(B, 1, H, W)`` -> logits ``(B, 2, H, W)``: channel 0
@@ -49,11 +50,12 @@ class AmodalShapeNet(RecordedInit):
         widths: Sequence[int] = (64, 128, 256, 256, 256),
         bottleneck: Sequence[int] = (256, 256),
         use_image: bool = True,
+        input_skip: bool = False,
     ) -> None:
         super().__init__()
         self.record_init(locals())
         self.use_image = bool(use_image)
-        self.unet = UNet(4 if use_image else 1, 2, widths, bottleneck)
+        self.unet = UNet(4 if use_image else 1, 2, widths, bottleneck, input_skip=input_skip)
 
     def forward(self, image: Tensor, edit_mask: Tensor) -> Tensor:
         _check("edit_mask", edit_mask, 1)
@@ -70,7 +72,7 @@ class CompositionNet(RecordedInit):
     """f_comp (AMICO section 3.2, Fig. 2b): background + edited object -> RGBA layer.
 
     Args:
-        widths, bottleneck: U-Net channels (see :class:`AmodalShapeNet`).
+        widths, bottleneck, input_skip: U-Net settings (see :class:`AmodalShapeNet`).
 
     Shape:
         background, object_image ``(B, 3, H, W)`` -> ``(I_out (B, 3, H, W), alpha (B, 1, H, W))``,
@@ -88,10 +90,11 @@ class CompositionNet(RecordedInit):
         self,
         widths: Sequence[int] = (64, 128, 256, 256, 256),
         bottleneck: Sequence[int] = (256, 256),
+        input_skip: bool = False,
     ) -> None:
         super().__init__()
         self.record_init(locals())
-        self.unet = UNet(6, 4, widths, bottleneck)
+        self.unet = UNet(6, 4, widths, bottleneck, input_skip=input_skip)
 
     def forward(self, background: Tensor, object_image: Tensor) -> tuple[Tensor, Tensor]:
         _check("background", background, 3)

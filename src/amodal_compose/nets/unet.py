@@ -35,6 +35,9 @@ class UNet(RecordedInit):
             side must be divisible by ``2 ** len(widths)``.
         bottleneck: channels of the stride-1 layers after the encoder (may be empty).
         negative_slope: LeakyReLU slope of the encoder.
+        input_skip: also feed the input to the final conv (a full-resolution skip that Table 5 does
+            not have: its first skip is at half resolution, so fine texture must pass a stride-2
+            conv and a transposed conv). Off by default (the paper's network).
 
     Shape:
         ``(B, in_channels, H, W) -> (B, out_channels, H, W)``.
@@ -52,6 +55,7 @@ class UNet(RecordedInit):
         widths: Sequence[int] = (64, 128, 256, 256, 256),
         bottleneck: Sequence[int] = (256, 256),
         negative_slope: float = 0.2,
+        input_skip: bool = False,
     ) -> None:
         super().__init__()
         self.record_init(locals())
@@ -91,9 +95,12 @@ class UNet(RecordedInit):
                 )
             )
             prev = cout
-        self.head = nn.Sequential(_same_pad_4x4(), nn.Conv2d(prev, out_channels, 4, 1, 0))
+        self.input_skip = bool(input_skip)
+        head_in = prev + (in_channels if self.input_skip else 0)
+        self.head = nn.Sequential(_same_pad_4x4(), nn.Conv2d(head_in, out_channels, 4, 1, 0))
 
     def forward(self, x: Tensor) -> Tensor:
+        inp = x
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"UNet: expected (B, {self.in_channels}, H, W), got {tuple(x.shape)}")
         h, w = x.shape[-2:]
@@ -107,4 +114,4 @@ class UNet(RecordedInit):
         y = self.bottleneck(x) if len(self.bottleneck) else None
         for layer, skip in zip(self.decoder, reversed(skips)):
             y = layer(skip if y is None else torch.cat([y, skip], 1))
-        return self.head(y)
+        return self.head(torch.cat([y, inp], 1) if self.input_skip else y)

@@ -1,5 +1,15 @@
 import json
 
+import pytest
+
+from amodal_compose.bench import (
+    ALIASES,
+    TASKS,
+    bench_rows_amodal_baselines,
+    bench_rows_amodal_mask,
+    bench_rows_composition,
+    run_bench,
+)
 from amodal_compose.cli import main
 
 
@@ -23,15 +33,37 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
     assert (tmp_path / "synthetic_preview.png").is_file()
 
 
+ROW_KEYS = {("image_size", "method", "metric", "split", "steps", "task", "value")}
+
+
 def test_bench_rows_have_the_contract_format(tmp_path):
-    assert main(["bench", "--task", "amodal_mask", "--out", str(tmp_path)]) == 0
+    assert main(["bench", "--task", "ordering", "--out", str(tmp_path)]) == 0
     rows = json.loads((tmp_path / "bench.json").read_text())
-    assert {tuple(sorted(r)) for r in rows} == {
-        ("image_size", "method", "metric", "split", "steps", "task", "value")
-    }
-    by = {(r["method"], r["metric"]): r["value"] for r in rows}
+    assert {tuple(sorted(r)) for r in rows} == ROW_KEYS
+    assert "| ordering | y-axis |" in (tmp_path / "bench.md").read_text()
+
+
+def test_amodal_baseline_rows():
+    by = {(r["method"], r["metric"]): r["value"] for r in bench_rows_amodal_baselines(60, 64, "val")}
     assert by[("raw", "miou_invisible")] == 0.0 and by[("convex", "miou_invisible")] > 0.1
-    assert "| amodal_mask | convex |" in (tmp_path / "bench.md").read_text()
+
+
+@pytest.mark.parametrize("fn,methods", [
+    (bench_rows_amodal_mask, {"f_shape", "raw", "convex", "samples"}),
+    (bench_rows_composition, {"f_comp", "cut_and_paste", "poisson", "samples"}),
+])
+def test_learned_bench_tasks_run_at_a_tiny_budget(fn, methods):
+    """The bench's training path end to end, at a budget far below `make bench`'s."""
+    rows = fn(num_scenes=12, image_size=32, split="val", steps=2, train_items=16)
+    assert {tuple(sorted(r)) for r in rows} == ROW_KEYS
+    assert {r["method"] for r in rows} == methods
+    assert all(r["steps"] == 2 for r in rows if r["method"] in ("f_shape", "f_comp"))
+
+
+def test_bench_aliases_resolve():
+    with pytest.raises(ValueError, match="unknown bench task"):
+        run_bench("shapes", "/tmp/unused_reports")
+    assert ALIASES["shape"] in TASKS and ALIASES["compose"] in TASKS
 
 
 def test_bad_arguments_exit_nonzero(capsys):

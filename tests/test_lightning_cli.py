@@ -30,8 +30,9 @@ def test_config_parses_and_instantiates(tmp_path, monkeypatch, network, dataset)
     opt = cli.model.configure_optimizers()
     assert isinstance(opt, torch.optim.Adam)
     assert opt.defaults["betas"] == (0.5, 0.9)
-    assert opt.defaults["lr"] == (1e-3 if network == "shape" else 2e-4)  # AMICO A.2
     if dataset != "synthetic":  # the paper's settings at 256 px
+        assert opt.defaults["lr"] == (1e-3 if network == "shape" else 2e-4)  # AMICO A.2
+        assert cli.model.net.init_args["input_skip"] is False
         assert cli.model.net.init_args["widths"] == [64, 128, 256, 256, 256]
         assert cli.model.net.init_args["bottleneck"] == [256, 256]
         if network == "compose":

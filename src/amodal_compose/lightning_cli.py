@@ -9,7 +9,9 @@ system's ``optimizer`` argument (``class_path: torch.optim.Adam``), so Lightning
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
+from unittest import mock
 
 from pytorch_lightning.cli import LightningCLI
 
@@ -25,20 +27,22 @@ class AmodalCLI(LightningCLI):
     """LightningCLI with the package's base classes in subclass mode."""
 
 
-def run_lightning_cli(args: Sequence[str], run: bool = True) -> AmodalCLI:
+def run_lightning_cli(args: Sequence[str] | None = None, run: bool = True) -> AmodalCLI:
     """Run LightningCLI on ``args`` (e.g. ``["fit", "--config", "lightning_configs/shape/synthetic.yaml"]``).
 
     With ``run=False`` the subcommand is left out of ``args`` and the classes are only parsed and
     instantiated (``cli.model``, ``cli.datamodule``, ``cli.trainer``), which is how configs are
-    checked without data.
+    checked without data. ``args=None`` reads ``sys.argv``.
     """
-    return AmodalCLI(
-        System,
-        SceneDataModule,
-        subclass_mode_model=True,
-        subclass_mode_data=True,
-        args=list(args),
-        run=run,
-        auto_configure_optimizers=False,
-        save_config_kwargs={"overwrite": True},
-    )
+    argv = sys.argv if args is None else [sys.argv[0] if sys.argv else "amodal-compose", *args]
+    # LightningCLI parses sys.argv itself; handing it the arguments that way keeps one source
+    with mock.patch.object(sys, "argv", argv):
+        return AmodalCLI(
+            System,
+            SceneDataModule,
+            subclass_mode_model=True,
+            subclass_mode_data=True,
+            run=run,
+            auto_configure_optimizers=False,
+            save_config_kwargs={"overwrite": True},
+        )

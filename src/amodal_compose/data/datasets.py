@@ -150,17 +150,37 @@ class InstanceCrops(Dataset):
     def __getitem__(self, index: int) -> dict[str, Tensor | Any]:
         if not 0 <= index < self.length:
             raise IndexError(f"index {index} out of range for {self.length} items")
-        n = len(self.scenes)
-        for step in range(n):
-            scene = self.scenes[(index + step) % n]
-            cands = self._eligible(scene)
-            if cands:
-                break
-        else:
-            raise RuntimeError(f"no scene holds an instance with select={self.select!r}")
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + index)
-        k = cands[int(torch.randint(len(cands), (1,), generator=g))]
+        what = f"an instance with select={self.select!r}"
+        scene, k = pick_instance(self.scenes, index, self._eligible, item_generator(self.seed, index), what)
         return crop_instance(scene, k, self.crop_size, self.enlarge, self.box_from)
+
+
+def item_generator(seed: int, index: int, stream: int = 0) -> torch.Generator:
+    """The generator of item ``index``: reproducible, and independent between ``stream`` numbers
+    (so a wrapper's randomness does not repeat the wrapped dataset's choices)."""
+    return torch.Generator().manual_seed(int(seed) * 1_000_003 + int(index) + int(stream))
+
+
+def pick_instance(
+    scenes: SceneSource,
+    index: int,
+    eligible: Callable[[Scene], list[int]],
+    generator: torch.Generator,
+    what: str = "an eligible instance",
+) -> tuple[Scene, int]:
+    """Scene ``index % len(scenes)`` (or the next one holding an eligible instance) and one of its
+    eligible instances, drawn with ``generator``.
+
+    Raises:
+        RuntimeError: no scene holds an eligible instance.
+    """
+    n = len(scenes)
+    for step in range(n):
+        scene = scenes[(index + step) % n]
+        cands = eligible(scene)
+        if cands:
+            return scene, cands[int(torch.randint(len(cands), (1,), generator=generator))]
+    raise RuntimeError(f"no scene holds {what}")
 
 
 def crop_instance(

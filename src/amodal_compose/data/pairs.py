@@ -19,13 +19,10 @@ from torch.utils.data import Dataset
 from ..ops.classic import telea_inpaint
 from ..ops.masks import bbox, crop_square, dilate, scaled_radius, square_box
 from ..structures import Keys, Scene
+from .datasets import item_generator, pick_instance
 from .occlusion import coarse_cutout, edit_mask, random_color_transfer
 
 __all__ = ["EditedCrops", "CompositionPairs"]
-
-
-def _item_generator(seed: int, index: int) -> torch.Generator:
-    return torch.Generator().manual_seed(int(seed) * 1_000_003 + int(index) + 7)
 
 
 class EditedCrops(Dataset):
@@ -49,7 +46,7 @@ class EditedCrops(Dataset):
         modal = item[Keys.MODAL_MASK]
         if self.edit:
             radius = scaled_radius(self.edit_pixels, modal.shape[-1])
-            item[Keys.EDIT_MASK] = edit_mask(modal, radius, _item_generator(self.seed, index))
+            item[Keys.EDIT_MASK] = edit_mask(modal, radius, item_generator(self.seed, index, stream=7))
         else:
             item[Keys.EDIT_MASK] = modal.clone()
         return item
@@ -116,20 +113,16 @@ class CompositionPairs(Dataset):
     def __len__(self) -> int:
         return self.length
 
-    def _pick(self, index: int, g: torch.Generator) -> tuple[Scene, int]:
-        n = len(self.scenes)
-        for step in range(n):
-            scene = self.scenes[(index + step) % n]
-            cands = [k for k, i in enumerate(scene.instances) if float(i.modal_mask.sum()) >= self.min_visible_pixels]
-            if cands:
-                return scene, cands[int(torch.randint(len(cands), (1,), generator=g))]
-        raise RuntimeError(f"no scene holds an instance with >= {self.min_visible_pixels} visible pixels")
+    def _eligible(self, scene: Scene) -> list[int]:
+        return [k for k, i in enumerate(scene.instances) if float(i.modal_mask.sum()) >= self.min_visible_pixels]
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         if not 0 <= index < self.length:
             raise IndexError(f"index {index} out of range for {self.length} items")
-        g = _item_generator(self.seed, index)
-        scene, k = self._pick(index, g)
+        g = item_generator(self.seed, index, stream=7)
+        scene, k = pick_instance(
+            self.scenes, index, self._eligible, g, f"an instance with >= {self.min_visible_pixels} visible pixels"
+        )
         m = scene.instances[k].modal_mask
         if self.background == "clean":
             image, bg = scene.render(), scene.render(exclude=[k])

@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader, Dataset
 from ..structures import Scene
 from .augment import AugmentConfig, SceneAugment
 from .datasets import InstanceCrops, SyntheticScenes
-from .pairs import CompositionPairs, EditedCrops
+from .pairs import CompositionPairs, ContentPairs, EditedCrops
 from .readers import CocoaAmodal, CocoInstances, KinsAmodal
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "InstanceCropDataModule",
     "ShapeDataModule",
     "CompositionDataModule",
+    "ContentDataModule",
 ]
 
 READERS = {"cocoa": CocoaAmodal, "kins": KinsAmodal, "coco": CocoInstances}
@@ -314,3 +315,58 @@ class CompositionDataModule(SceneDataModule):
             scenes, **self.pair_args, min_dilation=lo, max_dilation=hi, color_strength=self.color_strength,
             seed=self.seed,
         )  # fmt: skip
+
+
+class ContentDataModule(SceneDataModule):
+    """f_content data (AMICO section 3.1): :class:`~amodal_compose.data.pairs.ContentPairs`, an object
+    hidden in part by another instance's mask (hidden share in ``hidden_range``).
+
+    Args:
+        crop_size: generator input side (multiple of 8).
+        enlarge: crop enlargement around the object.
+        object_from: ``"amodal"`` (full synthetic objects) or ``"visible"`` (real data, as the paper).
+        hidden_range: hidden share range (paper: [0.1, 0.9]).
+        **kwargs: the scene-source and loader arguments of :class:`SceneDataModule`.
+
+    Example:
+        >>> dm = ContentDataModule(train_scenes=4, val_scenes=2, image_size=32, crop_size=32)
+        >>> dm.setup("fit"); tuple(dm.train_dataset[0]["invisible_mask"].shape)
+        (1, 32, 32)
+    """
+
+    def __init__(
+        self,
+        source: str = "synthetic",
+        train_annotation_file: str | None = None,
+        train_image_root: str | None = None,
+        val_annotation_file: str | None = None,
+        val_image_root: str | None = None,
+        image_size: int = 64,
+        train_scenes: int = 2000,
+        val_scenes: int = 200,
+        crop_size: int = 64,
+        enlarge: float = 1.2,
+        object_from: Literal["amodal", "visible"] = "amodal",
+        hidden_range: tuple[float, float] = (0.1, 0.9),
+        batch_size: int = 16,
+        num_workers: int = 2,
+        augment: AugmentConfig | None = None,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(
+            source, train_annotation_file, train_image_root, val_annotation_file, val_image_root,
+            image_size, train_scenes, val_scenes, batch_size, num_workers, augment, seed,
+        )  # fmt: skip
+        if object_from == "amodal" and source != "synthetic":
+            raise ValueError(
+                f"object_from='amodal' needs full object layers (synthetic only); use 'visible' with {source!r}"
+            )
+        if crop_size % 8:
+            raise ValueError(f"crop_size must be a multiple of 8 for the content generator, got {crop_size}")
+        self._save_hparams(inspect.currentframe())
+        self.pair_args = dict(
+            crop_size=crop_size, enlarge=enlarge, object_from=object_from, hidden_range=tuple(hidden_range)
+        )
+
+    def make_dataset(self, scenes: Dataset, train: bool) -> Dataset:
+        return ContentPairs(scenes, **self.pair_args, seed=self.seed)

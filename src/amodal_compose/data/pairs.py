@@ -20,9 +20,9 @@ from ..ops.classic import telea_inpaint
 from ..ops.masks import bbox, crop_square, dilate, scaled_radius, square_box
 from ..structures import Keys, Scene
 from .datasets import item_generator, pick_instance
-from .occlusion import coarse_cutout, edit_mask, random_color_transfer
+from .occlusion import coarse_cutout, edit_mask, place_eraser, random_color_transfer
 
-__all__ = ["EditedCrops", "CompositionPairs"]
+__all__ = ["EditedCrops", "CompositionPairs", "ContentPairs", "occluded_object_crop"]
 
 
 class EditedCrops(Dataset):
@@ -150,3 +150,105 @@ class CompositionPairs(Dataset):
             Keys.SCENE_ID: scene.scene_id if scene.scene_id is not None else -1,
         }
 
+
+
+def _object_crop(scene: Scene, k: int, full: bool, size: int, enlarge: float) -> dict[str, Any]:
+    """The object ``k`` alone (its layer on the full mask, or the image on the visible mask), its
+    mask and the scene around it, cropped square around the mask."""
+    inst = scene.instances[k]
+    if full and (inst.layer is None or inst.amodal_mask is None):
+        raise ValueError("object_from='amodal' needs instance layers and amodal masks (synthetic data)")
+    m = inst.amodal_mask if full else inst.modal_mask
+    obj = (inst.layer if full else scene.image) * m
+    box = square_box(bbox(m[0]), scene.size, enlarge=enlarge)
+    m_c = crop_square(m, box, size, mode="mask")
+    return {
+        "object": crop_square(obj, box, size) * m_c,
+        "mask": m_c,
+        "image": crop_square(scene.image, box, size),
+        "box": box,
+        "modal": crop_square(inst.modal_mask, box, size, mode="mask") * m_c,
+    }
+
+
+def occluded_object_crop(scene: Scene, k: int, size: int = 64, enlarge: float = 1.2) -> dict[str, Any]:
+    """A *real* occlusion of a synthetic scene as a content-completion sample: the full object
+    (layer on its amodal mask) as the target, its visible part as ``m_vis`` and the hidden part as
+    ``m_inv`` (AMICO Table 1's evaluation: the hidden content is known here)."""
+    c = _object_crop(scene, k, True, size, enlarge)
+    vis = c["modal"]
+    inv = c["mask"] * (1 - vis)
+    return {
+        Keys.TARGET: c["object"], Keys.AMODAL_MASK: c["mask"], Keys.MODAL_MASK: vis, Keys.INVISIBLE_MASK: inv,
+        Keys.IMAGE: c["object"] * vis + c["image"] * (1 - c["mask"]),
+        Keys.OCCLUDED_RATIO: inv.sum() / c["mask"].sum().clamp_min(1.0),
+        Keys.BOX: c["box"].as_tensor(), Keys.SCENE_ID: scene.scene_id if scene.scene_id is not None else -1,
+    }  # fmt: skip
+
+
+class ContentPairs(Dataset):
+    """AMICO section 3.1 pairs: an object whose part ``m_inv`` is hidden by another instance's mask,
+    scaled and shifted so that ``|m_inv| / |m|`` lies in ``hidden_range`` (paper: [0.1, 0.9]).
+
+    Args:
+        scenes: scene source.
+        crop_size: output side (multiple of 8 for the generator).
+        enlarge: crop box enlargement around the object.
+        object_from: ``"amodal"``: the full object (its layer on the amodal mask; synthetic data, so
+            training sees whole objects); ``"visible"``: the image on the visible mask (real data, as
+            the paper does).
+        hidden_range: accepted hidden share.
+        min_visible_pixels: smaller objects are not picked.
+        length, seed: items per epoch, base seed.
+
+    Returns (per item): ``TARGET`` (I_o, zero outside m), ``AMODAL_MASK`` (m), ``MODAL_MASK`` (m_vis),
+    ``INVISIBLE_MASK`` (m_inv), ``IMAGE`` (the object's visible part on its scene, for the ablation
+    that keeps the background), ``OCCLUDED_RATIO`` (|m_inv| / |m|), ``BOX``, ``SCENE_ID``.
+    """
+
+    def __init__(
+        self,
+        scenes: Sequence[Scene] | Dataset,
+        crop_size: int = 64,
+        enlarge: float = 1.2,
+        object_from: Literal["amodal", "visible"] = "amodal",
+        hidden_range: tuple[float, float] = (0.1, 0.9),
+        min_visible_pixels: int = 16,
+        length: int | None = None,
+        seed: int = 0,
+    ) -> None:
+        if object_from not in ("amodal", "visible"):
+            raise ValueError(f"object_from must be 'amodal' or 'visible', got {object_from!r}")
+        if len(scenes) == 0:
+            raise ValueError("ContentPairs: the scene source is empty")
+        self.scenes, self.crop_size, self.enlarge = scenes, int(crop_size), float(enlarge)
+        self.full = object_from == "amodal"
+        self.hidden_range = (float(hidden_range[0]), float(hidden_range[1]))
+        self.min_visible_pixels = int(min_visible_pixels)
+        self.length = int(length) if length is not None else len(scenes)
+        self.seed = int(seed)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def _eligible(self, scene: Scene) -> list[int]:
+        return [k for k, i in enumerate(scene.instances) if float(i.modal_mask.sum()) >= self.min_visible_pixels]
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        if not 0 <= index < self.length:
+            raise IndexError(f"index {index} out of range for {self.length} items")
+        g = item_generator(self.seed, index, stream=11)
+        what = f"an instance with >= {self.min_visible_pixels} visible pixels"
+        scene, k = pick_instance(self.scenes, index, self._eligible, g, what)
+        c = _object_crop(scene, k, self.full, self.crop_size, self.enlarge)
+        other_index = int(torch.randint(len(self.scenes), (1,), generator=g))
+        other, j = pick_instance(self.scenes, other_index, self._eligible, g, what)
+        placed = place_eraser(c["mask"], other.instances[j].modal_mask, self.hidden_range, g)
+        inv = placed.eraser * c["mask"]
+        vis = c["mask"] - inv
+        return {
+            Keys.TARGET: c["object"], Keys.AMODAL_MASK: c["mask"], Keys.MODAL_MASK: vis, Keys.INVISIBLE_MASK: inv,
+            Keys.IMAGE: c["object"] * vis + c["image"] * (1 - c["mask"]),
+            Keys.OCCLUDED_RATIO: torch.tensor(placed.ratio, dtype=torch.float32),
+            Keys.BOX: c["box"].as_tensor(), Keys.SCENE_ID: scene.scene_id if scene.scene_id is not None else -1,
+        }  # fmt: skip

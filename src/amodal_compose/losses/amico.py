@@ -1,4 +1,4 @@
-"""AMICO's losses for f_shape (eq. 10-11) and f_comp (eq. 6-8). Pure functions on tensors; the
+"""AMICO's losses for f_content (eq. 2), f_shape (eq. 10-11) and f_comp (eq. 6-8). Pure functions on tensors; the
 systems own the weights (``lambda_4``, ``lambda_5``) and the schedules."""
 
 from __future__ import annotations
@@ -7,7 +7,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["weighted_bce", "shape_loss", "reconstruction_loss", "alpha_mask_loss", "alpha_sparsity"]
+__all__ = [
+    "weighted_bce",
+    "shape_loss",
+    "reconstruction_loss",
+    "alpha_mask_loss",
+    "alpha_sparsity",
+    "object_reconstruction_loss",
+]
 
 
 def _check_pair(a: Tensor, b: Tensor, names: tuple[str, str]) -> None:
@@ -81,3 +88,11 @@ def alpha_sparsity(alpha: Tensor, gamma: float = 2.0) -> Tensor:
     """AMICO eq. 8: ``E [gamma * |alpha| + 2 * sigmoid(5 * alpha) - 1]``, an L1 plus a smooth L0
     surrogate that makes alpha spatially sparse (mean over pixels)."""
     return (gamma * alpha.abs() + 2 * torch.sigmoid(5 * alpha) - 1).mean()
+
+
+def object_reconstruction_loss(
+    pred: Tensor, target: Tensor, visible: Tensor, invisible: Tensor, beta: float = 5.0
+) -> Tensor:
+    """AMICO eq. 2: ``E[ |pred - I_o|_1 * m_inv + beta |pred - I_o|_1 * m_vis ]`` (mean over pixels)."""
+    err = (pred - target).abs()
+    return (err * invisible).mean() + beta * (err * visible).mean()

@@ -2,6 +2,7 @@
 
 from .base import System
 from .compose import CompositionSystem
+from .content import ContentSystem
 from .shape import ShapeSystem
 
-__all__ = ["CompositionSystem", "ShapeSystem", "System"]
+__all__ = ["CompositionSystem", "ContentSystem", "ShapeSystem", "System"]

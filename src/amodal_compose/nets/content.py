@@ -1,0 +1,182 @@
+"""AMICO's object content completion generator (supplementary Tables 6-7) and a WGAN-GP critic.
+
+Input triplet (AMICO section 3.1): the masked object ``I_o * m_vis``, ``m_vis`` and ``m_inv``. The
+coarse net (Table 6) predicts ``I_coarse``; the refine net (Table 7) takes the coarse result pasted
+into the hole and predicts ``I_o`` with contextual attention at three scales. All convs are gated,
+"same"-padded, ELU-activated; the outputs are mapped to [0, 1] by ``(tanh + 1) / 2``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .base import RecordedInit
+from .layers import ContextualAttention, GatedConv2d, GatedDeconv2d
+
+__all__ = ["CoarseNet", "RefineNet", "ContentGenerator", "Critic"]
+
+
+def _to_unit(x: Tensor) -> Tensor:
+    return (torch.tanh(x) + 1.0) / 2.0
+
+
+class CoarseNet(nn.Module):
+    """Table 6: gconv 5x5 /2, gconv, gconv /2, ``repeats[0]`` gconvs, dilated gconvs at rates 2, 4,
+    8 (``repeats[1:4]`` of each), ``repeats[4]`` gconvs, two upsampling gated convs.
+
+    Args:
+        in_channels: input channels (5: RGB + two masks).
+        width: channels at 1/4 resolution (paper: 64; the first layers use ``width // 2``).
+        repeats: layer counts of the plain / rate-2 / rate-4 / rate-8 / plain groups (paper: 6, 5, 4, 2, 3).
+    """
+
+    def __init__(self, in_channels: int = 5, width: int = 64, repeats: Sequence[int] = (6, 5, 4, 2, 3)) -> None:
+        super().__init__()
+        if len(repeats) != 5:
+            raise ValueError(f"repeats needs 5 counts (plain, rate 2, rate 4, rate 8, plain), got {repeats}")
+        half = max(width // 2, 1)
+        layers: list[nn.Module] = [
+            GatedConv2d(in_channels, half, 5, 2),
+            GatedConv2d(half, width, 3, 1),
+            GatedConv2d(width, width, 3, 2),
+        ]
+        for count, rate in zip(repeats, (1, 2, 4, 8, 1)):
+            layers += [GatedConv2d(width, width, 3, 1, rate) for _ in range(int(count))]
+        layers += [GatedDeconv2d(width, half), GatedDeconv2d(half, 3, activation="none")]
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return _to_unit(self.body(x))
+
+
+class RefineNet(nn.Module):
+    """Table 7: an encoder to 1/8 resolution with dilated gated convs (rates 2, 4, 8, 16), then a
+    decoder where each scale (1/8, 1/4, 1/2) has a gated conv followed by contextual attention that
+    fills the hole's features from the known region's.
+
+    Args:
+        in_channels: input channels (5).
+        widths: channels at 1/2, 1/4, 1/8 resolution (paper: 32, 64, 128).
+        dilations: rates of the dilated group (paper: 2, 4, 8, 16).
+        softmax_scale, propagate: contextual-attention settings.
+    """
+
+    def __init__(
+        self, in_channels: int = 5, widths: Sequence[int] = (32, 64, 128), dilations: Sequence[int] = (2, 4, 8, 16),
+        softmax_scale: float = 10.0, propagate: bool = False,
+    ) -> None:  # fmt: skip
+        super().__init__()
+        c1, c2, c3 = (int(w) for w in widths)
+        self.encoder = nn.Sequential(
+            GatedConv2d(in_channels, c1, 5, 2),
+            GatedConv2d(c1, c1, 3, 1),
+            GatedConv2d(c1, c2, 3, 2),
+            GatedConv2d(c2, c3, 3, 2),
+            GatedConv2d(c3, c3, 3, 1),
+            GatedConv2d(c3, c3, 3, 1),
+            *[GatedConv2d(c3, c3, 3, 1, int(r)) for r in dilations],
+        )
+        self.conv3, self.up2 = GatedConv2d(c3, c3), GatedDeconv2d(c3, c2)
+        self.conv2, self.up1 = GatedConv2d(c2, c2), GatedDeconv2d(c2, c1)
+        self.conv1, self.out = GatedConv2d(c1, c1), GatedDeconv2d(c1, 3, activation="none")
+        self.attention = ContextualAttention(3, softmax_scale, propagate)
+
+    def _attend(self, x: Tensor, hole: Tensor) -> Tensor:
+        h = F.interpolate(hole, size=x.shape[-2:], mode="nearest")
+        return x * (1 - h) + self.attention(x, x, h) * h  # only the hole is replaced
+
+    def forward(self, x: Tensor, hole: Tensor) -> Tensor:
+        y = self.encoder(x)
+        y = self.up2(self._attend(self.conv3(y), hole))
+        y = self.up1(self._attend(self.conv2(y), hole))
+        return _to_unit(self.out(self._attend(self.conv1(y), hole)))
+
+
+class ContentGenerator(RecordedInit):
+    """f_content's two-stage generator (AMICO section 3.1, Tables 6-7).
+
+    Args:
+        coarse_width, coarse_repeats: :class:`CoarseNet` settings (paper: 64, (6, 5, 4, 2, 3)).
+        refine_widths, refine_dilations: :class:`RefineNet` settings (paper: (32, 64, 128), (2, 4, 8, 16)).
+        softmax_scale, propagate: contextual attention.
+
+    Shape:
+        object ``(B, 3, H, W)`` (only the visible part is read), ``m_vis``, ``m_inv`` ``(B, 1, H, W)``
+        -> ``{"coarse": (B, 3, H, W), "refine": (B, 3, H, W), "completed": (B, 3, H, W)}``, where
+        ``completed`` keeps the visible pixels and takes the refined ones in ``m_inv``. ``H, W``
+        must be multiples of 8.
+
+    Example:
+        >>> g = ContentGenerator(16, (1, 1, 1, 1, 1), (8, 16, 16), (2,))
+        >>> out = g(torch.rand(1, 3, 32, 32), torch.ones(1, 1, 32, 32), torch.zeros(1, 1, 32, 32))
+        >>> tuple(out["refine"].shape)
+        (1, 3, 32, 32)
+    """
+
+    def __init__(
+        self,
+        coarse_width: int = 64,
+        coarse_repeats: Sequence[int] = (6, 5, 4, 2, 3),
+        refine_widths: Sequence[int] = (32, 64, 128),
+        refine_dilations: Sequence[int] = (2, 4, 8, 16),
+        softmax_scale: float = 10.0,
+        propagate: bool = False,
+    ) -> None:
+        super().__init__()
+        self.record_init(locals())
+        self.coarse = CoarseNet(5, coarse_width, coarse_repeats)
+        self.refine = RefineNet(5, refine_widths, refine_dilations, softmax_scale, propagate)
+
+    def forward(self, object_image: Tensor, visible: Tensor, invisible: Tensor) -> dict[str, Tensor]:
+        if object_image.ndim != 4 or object_image.shape[1] != 3:
+            raise ValueError(f"object_image: expected (B, 3, H, W), got {tuple(object_image.shape)}")
+        if visible.shape != invisible.shape or visible.shape[-2:] != object_image.shape[-2:]:
+            raise ValueError(
+                f"sizes differ: object_image {tuple(object_image.shape)}, visible {tuple(visible.shape)}, "
+                f"invisible {tuple(invisible.shape)}"
+            )
+        h, w = object_image.shape[-2:]
+        if h % 8 or w % 8:
+            raise ValueError(f"ContentGenerator: H and W must be multiples of 8, got {h}x{w}")
+        known = object_image * visible
+        coarse = self.coarse(torch.cat([known, visible, invisible], 1))
+        pasted = known + coarse * invisible
+        refine = self.refine(torch.cat([pasted, visible, invisible], 1), invisible)
+        return {"coarse": coarse, "refine": refine, "completed": known + refine * invisible}
+
+
+class Critic(RecordedInit):
+    """WGAN-GP critic: 5x5 stride-2 convs with LeakyReLU (no normalisation, as the gradient
+    penalty requires), then a linear score.
+
+    Args:
+        in_channels: 3 (the completed object) or 4 with its mask.
+        widths: channels of the stride-2 convs.
+        image_size: input side (fixes the linear layer).
+
+    Shape:
+        ``(B, in_channels, S, S) -> (B,)``.
+    """
+
+    def __init__(
+        self, in_channels: int = 3, widths: Sequence[int] = (64, 128, 256, 256), image_size: int = 256
+    ) -> None:
+        super().__init__()
+        self.record_init(locals())
+        layers: list[nn.Module] = []
+        c = in_channels
+        for w in widths:
+            layers += [nn.Conv2d(c, int(w), 5, 2, 2), nn.LeakyReLU(0.2)]
+            c = int(w)
+        self.features = nn.Sequential(*layers)
+        side = image_size // 2 ** len(widths)
+        if side < 1:
+            raise ValueError(f"image_size {image_size} is too small for {len(widths)} stride-2 layers")
+        self.score = nn.Linear(c * side * side, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.score(self.features(x).flatten(1))[:, 0]

@@ -1,0 +1,151 @@
+"""The f_content system: AMICO's content-completion GAN (section 3.1, eq. 1-4), trained with manual
+optimisation: one Adam for the generator, one for the critic, updated alternately."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from ..baselines import BASELINES
+from ..losses.amico import object_reconstruction_loss
+from ..losses.gan import gradient_penalty, wgan_critic_loss, wgan_generator_loss
+from ..metrics import BinnedImageMetrics
+from ..nets.content import ContentGenerator, Critic
+from ..structures import Keys
+from .base import OptimizerFactory, System
+
+__all__ = ["ContentSystem", "content_baselines"]
+
+
+def content_baselines(target_known: Tensor, visible: Tensor, invisible: Tensor) -> dict[str, Tensor]:
+    """Telea and mean-colour fill of the hidden part, reading only the visible object pixels (the
+    same information the generator gets), pasted into ``m_inv``."""
+    hole = 1 - visible  # everything not visible is unknown to the baseline, the hole included
+    out = {}
+    for name, fn in BASELINES["inpainting"].items():
+        filled = fn(target_known, hole, visible) if name == "mean_fill" else fn(target_known, hole)
+        out[name] = target_known * visible + filled.to(target_known.device) * invisible
+    return out
+
+
+class ContentSystem(System):
+    """Trains :class:`~amodal_compose.nets.content.ContentGenerator` against a WGAN-GP
+    :class:`~amodal_compose.nets.content.Critic` (AMICO section 3.1).
+
+    Generator loss (eq. 1): ``lambda_refine * L_refine + lambda_coarse * L_coarse + lambda_adv * L_adv``
+    with eq. 2 reconstruction terms (``beta`` on visible pixels) and eq. 3 ``-E[D(I_hat)]``. Critic
+    loss (eq. 4): ``E[D(I_hat)] - E[D(I_o)] + sigma * GP``. The critic sees completed objects
+    (visible pixels kept, hidden ones generated) against real ones.
+
+    Batch keys (from :class:`~amodal_compose.data.datamodules.ContentDataModule`): ``TARGET`` (I_o),
+    ``MODAL_MASK`` (m_vis), ``INVISIBLE_MASK`` (m_inv), ``IMAGE`` (with ``keep_background``).
+    Validation logs L1 / PSNR / SSIM on the invisible region for ``f_content``, ``telea`` and
+    ``mean_fill`` (``val/psnr/all/f_content`` ...).
+
+    Args:
+        generator, critic: the networks (defaults: the paper's sizes at 256 px).
+        lambda_refine, lambda_coarse, lambda_adv: eq. 1 weights (paper: 1.2, 1.2, 1e-3).
+        beta: eq. 2 weight of the visible pixels (paper: 5).
+        sigma: gradient-penalty weight (paper: 10).
+        keep_background: the ablation that feeds the object on its scene instead of alone.
+        lr, betas: Adam for both networks when no factories are given (paper A.2: 1e-4, (0.5, 0.9)).
+        generator_optimizer, critic_optimizer: optional ``params -> Optimizer`` factories.
+    """
+
+    def __init__(
+        self,
+        generator: nn.Module | None = None,
+        critic: nn.Module | None = None,
+        lambda_refine: float = 1.2,
+        lambda_coarse: float = 1.2,
+        lambda_adv: float = 1e-3,
+        beta: float = 5.0,
+        sigma: float = 10.0,
+        keep_background: bool = False,
+        lr: float = 1e-4,
+        betas: tuple[float, float] = (0.5, 0.9),
+        generator_optimizer: OptimizerFactory | None = None,
+        critic_optimizer: OptimizerFactory | None = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters(ignore=["generator", "critic", "generator_optimizer", "critic_optimizer"])
+        self.automatic_optimization = False
+        self.attach_net("generator", generator, ContentGenerator)
+        self.attach_net("critic", critic, Critic)
+        self.factories = (generator_optimizer, critic_optimizer)
+        self.methods = ("f_content", *BASELINES["inpainting"])
+        self.val_metrics = nn.ModuleDict(
+            {m: BinnedImageMetrics(bins=((0.0, 1.0),), metrics=("l1", "psnr", "ssim")) for m in self.methods}
+        )
+
+    def forward(self, object_image: Tensor, visible: Tensor, invisible: Tensor) -> dict[str, Tensor]:
+        return self.generator(object_image, visible, invisible)
+
+    def _inputs(self, batch: dict) -> Tensor:
+        return batch[Keys.IMAGE] if self.hparams.keep_background else batch[Keys.TARGET]
+
+    def generator_losses(self, batch: dict, out: dict[str, Tensor]) -> dict[str, Tensor]:
+        hp = self.hparams
+        t, v, i = batch[Keys.TARGET], batch[Keys.MODAL_MASK], batch[Keys.INVISIBLE_MASK]
+        terms = {
+            "refine": object_reconstruction_loss(out["refine"], t, v, i, hp.beta),
+            "coarse": object_reconstruction_loss(out["coarse"], t, v, i, hp.beta),
+            "adv": wgan_generator_loss(self.critic(out["completed"])),
+        }
+        terms["loss"] = (
+            hp.lambda_refine * terms["refine"] + hp.lambda_coarse * terms["coarse"] + hp.lambda_adv * terms["adv"]
+        )
+        return terms
+
+    def critic_loss(self, real: Tensor, fake: Tensor) -> Tensor:
+        fake = fake.detach()
+        wgan = wgan_critic_loss(self.critic(real), self.critic(fake))
+        return wgan + self.hparams.sigma * gradient_penalty(self.critic, real, fake)
+
+    def training_step(self, batch: dict, batch_idx: int) -> None:
+        opt_g, opt_d = self.optimizers()
+        v, i = batch[Keys.MODAL_MASK], batch[Keys.INVISIBLE_MASK]
+        out = self(self._inputs(batch), v, i)
+        # critic step (eq. 4) on the detached completion
+        d_loss = self.critic_loss(batch[Keys.TARGET], out["completed"])
+        opt_d.zero_grad(set_to_none=True)
+        self.manual_backward(d_loss)
+        opt_d.step()
+        # generator step (eq. 1-3); the critic's gradients from this pass are discarded
+        terms = self.generator_losses(batch, out)
+        opt_g.zero_grad(set_to_none=True)
+        self.manual_backward(terms["loss"])
+        opt_g.step()
+        opt_d.zero_grad(set_to_none=True)
+        n = len(v)
+        self.log("train/g_loss", terms["loss"], prog_bar=True, batch_size=n)
+        self.log("train/d_loss", d_loss, prog_bar=True, batch_size=n)
+        self.log_dict({f"train/{k}": val for k, val in terms.items() if k != "loss"}, batch_size=n)
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        t, v, i = batch[Keys.TARGET], batch[Keys.MODAL_MASK], batch[Keys.INVISIBLE_MASK]
+        out = self(self._inputs(batch), v, i)
+        self.log("val/refine", self.generator_losses(batch, out)["refine"], batch_size=len(t))
+        preds = {"f_content": out["completed"], **content_baselines(t * v, v, i)}
+        ratio = batch.get(Keys.OCCLUDED_RATIO, torch.full((len(t),), 0.5, device=t.device))
+        for name, metric in self.val_metrics.items():
+            metric.update(preds[name].clamp(0, 1), t, ratio, region=i)
+
+    def on_validation_epoch_end(self) -> None:
+        for method, metric in self.val_metrics.items():
+            for key, value in metric.compute().items():
+                if key.endswith("/all") and not key.startswith("count/"):
+                    self.log(f"val/{key}/{method}", value, prog_bar=key == "psnr/all" and method == "f_content")
+            metric.reset()
+
+    def configure_optimizers(self):
+        hp = self.hparams
+        g = self.make_optimizer(self.generator.parameters(), self.factories[0], hp.lr, hp.betas)
+        d = self.make_optimizer(self.critic.parameters(), self.factories[1], hp.lr, hp.betas)
+        return [g, d]
+
+    def log_images(self, batch: dict) -> dict[str, Tensor]:
+        t, v, i = batch[Keys.TARGET], batch[Keys.MODAL_MASK], batch[Keys.INVISIBLE_MASK]
+        out = self(self._inputs(batch), v, i)
+        return {"input": self._inputs(batch) * v, "m_inv": i, "coarse": out["coarse"],
+                "refined": out["completed"], "target": t}  # fmt: skip

@@ -8,6 +8,7 @@ from amodal_compose.bench import (
     bench_rows_amodal_baselines,
     bench_rows_amodal_mask,
     bench_rows_composition,
+    bench_rows_content_completion,
     run_bench,
 )
 from amodal_compose.cli import main
@@ -69,3 +70,11 @@ def test_bench_aliases_resolve():
 def test_bad_arguments_exit_nonzero(capsys):
     assert main(["bench", "--task", "nope", "--out", "/tmp/unused_reports"]) == 2
     assert "unknown bench task" in capsys.readouterr().err
+
+
+def test_content_bench_task_runs_at_a_tiny_budget():
+    rows = bench_rows_content_completion(num_scenes=10, image_size=32, split="val", steps=2, train_items=8,
+                                         batch_size=4)
+    assert {tuple(sorted(r)) for r in rows} == ROW_KEYS
+    assert {r["method"] for r in rows} == {"f_content", "telea", "mean_fill", "samples"}
+    assert {r["metric"] for r in rows if r["method"] == "telea"} == {"l1_invisible", "psnr_invisible", "ssim_invisible"}

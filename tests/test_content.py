@@ -166,3 +166,19 @@ def test_gan_trains_under_ddp(tmp_path):
     assert sorted(f["rank"] for f in fields) == ["0", "1"], res.stdout + res.stderr[-2000:]
     assert all(f["step"] == "4" and int(f["changed"]) > 0 for f in fields)
     assert fields[0]["checksum"] == fields[1]["checksum"]  # the ranks hold the same weights
+
+
+def test_keep_background_ablation_feeds_the_scene(tmp_path):
+    dm = ContentDataModule(train_scenes=4, val_scenes=2, image_size=32, crop_size=32, num_workers=0)
+    dm.setup("fit")
+    b = torch.utils.data.default_collate([dm.train_dataset[i] for i in range(2)])
+    outside = 1 - b[Keys.AMODAL_MASK]
+    assert float((b[Keys.IMAGE] * outside).abs().sum()) > 0  # the scene is there for the ablation
+    assert float((b[Keys.TARGET] * outside).abs().sum()) == 0  # and absent from the paper's input
+    plain, ablation = _system(), ContentSystem(ContentGenerator(**TINY_G), Critic(3, (8, 16), 32), keep_background=True)
+    ablation.load_state_dict(plain.state_dict())
+    i = b[Keys.INVISIBLE_MASK]
+    a = ablation(ablation._inputs(b), b[Keys.MODAL_MASK], i)["completed"]
+    p = plain(plain._inputs(b), b[Keys.MODAL_MASK], i)["completed"]
+    assert not torch.allclose(a, p)  # the generator reads the background only in the ablation
+    torch.testing.assert_close(ablation._real(b) * outside, b[Keys.IMAGE] * outside)

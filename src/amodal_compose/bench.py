@@ -286,18 +286,19 @@ def bench_rows_content_completion(
     steps: int = 600,
     train_items: int = 4000,
     batch_size: int = 16,
+    lr: float = 5e-4,
 ) -> list[dict]:
     """f_content (trained ``steps // 2`` iterations, i.e. ``steps`` optimiser steps of G and D, on
     cached section 3.1 pairs) against Telea and mean-colour fill: L1 / PSNR / SSIM on the hidden
     region of the *real* occlusions (hidden share 0.1-0.9) of ``num_scenes`` held-out scenes, whose
-    hidden content the synthetic set knows (AMICO Table 1's measure). Adam lr 5e-4 for both nets
+    hidden content the synthetic set knows (AMICO Table 1's measure). Adam ``lr`` for both nets
     (paper 1e-4 over far longer runs)."""
     scenes = SyntheticScenes(train_items, image_size, "train", BENCH_SEED)
     train = CachedItems(ContentPairs(scenes, image_size, seed=BENCH_SEED))
     system = ContentSystem(
         ContentGenerator(**BENCH_CONTENT["generator"]),
         Critic(**BENCH_CONTENT["critic"], image_size=image_size),
-        lr=5e-4,
+        lr=lr,
     )
     seconds = _train(system, train, steps, "f_content", batch_size)
     b = _occluded_objects(num_scenes, image_size, split, (0.1, 0.9))

@@ -105,10 +105,11 @@ class ContentGenerator(RecordedInit):
         softmax_scale, propagate: contextual attention.
 
     Shape:
-        object ``(B, 3, H, W)`` (only the visible part is read), ``m_vis``, ``m_inv`` ``(B, 1, H, W)``
-        -> ``{"coarse": (B, 3, H, W), "refine": (B, 3, H, W), "completed": (B, 3, H, W)}``, where
-        ``completed`` keeps the visible pixels and takes the refined ones in ``m_inv``. ``H, W``
-        must be multiples of 8.
+        object ``(B, 3, H, W)`` (every pixel outside ``m_inv`` is read: the object alone, zero
+        outside its mask, as in the paper, or the object on its scene for the ablation), ``m_vis``,
+        ``m_inv`` ``(B, 1, H, W)`` -> ``{"coarse", "refine", "completed"}``, each ``(B, 3, H, W)``;
+        ``completed`` keeps the known pixels and takes the refined ones in ``m_inv``. ``H, W`` must
+        be multiples of 8.
 
     Example:
         >>> g = ContentGenerator(16, (1, 1, 1, 1, 1), (8, 16, 16), (2,))
@@ -142,7 +143,7 @@ class ContentGenerator(RecordedInit):
         h, w = object_image.shape[-2:]
         if h % 8 or w % 8:
             raise ValueError(f"ContentGenerator: H and W must be multiples of 8, got {h}x{w}")
-        known = object_image * visible
+        known = object_image * (1 - invisible)  # the object alone: I_o * m_vis; the ablation: plus its scene
         coarse = self.coarse(torch.cat([known, visible, invisible], 1))
         pasted = known + coarse * invisible
         refine = self.refine(torch.cat([pasted, visible, invisible], 1), invisible)

@@ -82,7 +82,16 @@ class ContentSystem(System):
         return self.generator(object_image, visible, invisible)
 
     def _inputs(self, batch: dict) -> Tensor:
+        """The object alone (zero outside its mask), or on its scene with ``keep_background``."""
         return batch[Keys.IMAGE] if self.hparams.keep_background else batch[Keys.TARGET]
+
+    def _real(self, batch: dict) -> Tensor:
+        """What the critic sees as real: the whole object, alone or on its scene like the fakes."""
+        t = batch[Keys.TARGET]
+        if not self.hparams.keep_background:
+            return t
+        m = batch[Keys.AMODAL_MASK]
+        return t * m + batch[Keys.IMAGE] * (1 - m)
 
     def generator_losses(self, batch: dict, out: dict[str, Tensor]) -> dict[str, Tensor]:
         hp = self.hparams
@@ -107,7 +116,7 @@ class ContentSystem(System):
         v, i = batch[Keys.MODAL_MASK], batch[Keys.INVISIBLE_MASK]
         out = self(self._inputs(batch), v, i)
         # critic step (eq. 4) on the detached completion
-        d_loss = self.critic_loss(batch[Keys.TARGET], out["completed"])
+        d_loss = self.critic_loss(self._real(batch), out["completed"])
         opt_d.zero_grad(set_to_none=True)
         self.manual_backward(d_loss)
         opt_d.step()
@@ -147,5 +156,5 @@ class ContentSystem(System):
     def log_images(self, batch: dict) -> dict[str, Tensor]:
         t, v, i = batch[Keys.TARGET], batch[Keys.MODAL_MASK], batch[Keys.INVISIBLE_MASK]
         out = self(self._inputs(batch), v, i)
-        return {"input": self._inputs(batch) * v, "m_inv": i, "coarse": out["coarse"],
+        return {"input": self._inputs(batch) * (1 - i), "m_inv": i, "coarse": out["coarse"],
                 "refined": out["completed"], "target": t}  # fmt: skip

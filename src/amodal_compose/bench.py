@@ -280,13 +280,13 @@ def _occluded_objects(num_scenes: int, image_size: int, split: str, hidden: tupl
 
 
 def bench_rows_content_completion(
-    num_scenes: int = 400,
+    num_scenes: int = 200,
     image_size: int = 64,
     split: str = "test",
-    steps: int = 600,
+    steps: int = 2000,
     train_items: int = 4000,
     batch_size: int = 16,
-    lr: float = 5e-4,
+    lr: float = 1e-3,
 ) -> list[dict]:
     """f_content (trained ``steps // 2`` iterations, i.e. ``steps`` optimiser steps of G and D, on
     cached section 3.1 pairs) against Telea and mean-colour fill: L1 / PSNR / SSIM on the hidden

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 import torch
+from torch import Tensor
 from torch.utils.data import Dataset
 
 from ..ops.classic import telea_inpaint
@@ -52,7 +53,39 @@ class EditedCrops(Dataset):
         return item
 
 
-class CompositionPairs(Dataset):
+class _ScenePairs(Dataset):
+    """Shared machinery of the pair datasets: ``length`` items over a scene source, each drawn with
+    its own seeded generator from an instance with at least ``min_visible_pixels`` visible pixels."""
+
+    stream = 0  # generator stream, so pair types never repeat each other's draws
+
+    def __init__(self, scenes: Sequence[Scene] | Dataset, min_visible_pixels: int, length: int | None, seed: int):
+        if len(scenes) == 0:
+            raise ValueError(f"{type(self).__name__}: the scene source is empty")
+        self.scenes = scenes
+        self.min_visible_pixels = int(min_visible_pixels)
+        self.length = int(length) if length is not None else len(scenes)
+        self.seed = int(seed)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def _eligible(self, scene: Scene) -> list[int]:
+        return [k for k, i in enumerate(scene.instances) if float(i.modal_mask.sum()) >= self.min_visible_pixels]
+
+    def _draw(self, index: int) -> tuple[torch.Generator, Scene, int]:
+        """The item's generator, and its scene and instance."""
+        if not 0 <= index < self.length:
+            raise IndexError(f"index {index} out of range for {self.length} items")
+        g = item_generator(self.seed, index, stream=self.stream)
+        return (g, *self._pick(index, g))
+
+    def _pick(self, index: int, g: torch.Generator) -> tuple[Scene, int]:
+        what = f"an instance with >= {self.min_visible_pixels} visible pixels"
+        return pick_instance(self.scenes, index, self._eligible, g, what)
+
+
+class CompositionPairs(_ScenePairs):
     """AMICO eq. 5 pairs: ``I_bg = Inpaint(I * (1 - m), m)``, ``I_c = ColorTransfer(I, I_ref) *
     Dilate(m, iter)``, ``iter ~ U{min_dilation..max_dilation}`` at 256 px (scaled to the crop).
 
@@ -98,31 +131,17 @@ class CompositionPairs(Dataset):
             raise ValueError(f"need 0 <= min_dilation <= max_dilation, got {min_dilation}, {max_dilation}")
         if not 0.5 <= enlarge_range[0] <= enlarge_range[1]:
             raise ValueError(f"enlarge_range must satisfy 0.5 <= lo <= hi, got {enlarge_range}")
-        if len(scenes) == 0:
-            raise ValueError("CompositionPairs: the scene source is empty")
-        self.scenes = scenes
+        super().__init__(scenes, min_visible_pixels, length, seed)
         self.crop_size = int(crop_size)
         self.enlarge_range = (float(enlarge_range[0]), float(enlarge_range[1]))
         self.background = background
         self.min_dilation, self.max_dilation = int(min_dilation), int(max_dilation)
         self.color_strength = (float(color_strength[0]), float(color_strength[1]))
-        self.min_visible_pixels = int(min_visible_pixels)
-        self.length = int(length) if length is not None else len(scenes)
-        self.seed = int(seed)
 
-    def __len__(self) -> int:
-        return self.length
-
-    def _eligible(self, scene: Scene) -> list[int]:
-        return [k for k, i in enumerate(scene.instances) if float(i.modal_mask.sum()) >= self.min_visible_pixels]
+    stream = 7
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        if not 0 <= index < self.length:
-            raise IndexError(f"index {index} out of range for {self.length} items")
-        g = item_generator(self.seed, index, stream=7)
-        scene, k = pick_instance(
-            self.scenes, index, self._eligible, g, f"an instance with >= {self.min_visible_pixels} visible pixels"
-        )
+        g, scene, k = self._draw(index)
         m = scene.instances[k].modal_mask
         if self.background == "clean":
             image, bg = scene.render(), scene.render(exclude=[k])
@@ -176,17 +195,22 @@ def occluded_object_crop(scene: Scene, k: int, size: int = 64, enlarge: float = 
     (layer on its amodal mask) as the target, its visible part as ``m_vis`` and the hidden part as
     ``m_inv`` (AMICO Table 1's evaluation: the hidden content is known here)."""
     c = _object_crop(scene, k, True, size, enlarge)
-    vis = c["modal"]
-    inv = c["mask"] * (1 - vis)
+    inv = c["mask"] * (1 - c["modal"])
+    return _content_item(scene, c, inv, inv.sum() / c["mask"].sum().clamp_min(1.0))
+
+
+def _content_item(scene: Scene, c: dict[str, Any], inv: Tensor, ratio: Tensor) -> dict[str, Any]:
+    """The batch item of a content sample from an object crop and its hidden part ``inv``."""
+    vis = c["mask"] - inv
     return {
         Keys.TARGET: c["object"], Keys.AMODAL_MASK: c["mask"], Keys.MODAL_MASK: vis, Keys.INVISIBLE_MASK: inv,
         Keys.IMAGE: c["object"] * vis + c["image"] * (1 - c["mask"]),
-        Keys.OCCLUDED_RATIO: inv.sum() / c["mask"].sum().clamp_min(1.0),
+        Keys.OCCLUDED_RATIO: torch.as_tensor(ratio, dtype=torch.float32),
         Keys.BOX: c["box"].as_tensor(), Keys.SCENE_ID: scene.scene_id if scene.scene_id is not None else -1,
     }  # fmt: skip
 
 
-class ContentPairs(Dataset):
+class ContentPairs(_ScenePairs):
     """AMICO section 3.1 pairs: an object whose part ``m_inv`` is hidden by another instance's mask,
     scaled and shifted so that ``|m_inv| / |m|`` lies in ``hidden_range`` (paper: [0.1, 0.9]).
 
@@ -219,36 +243,16 @@ class ContentPairs(Dataset):
     ) -> None:
         if object_from not in ("amodal", "visible"):
             raise ValueError(f"object_from must be 'amodal' or 'visible', got {object_from!r}")
-        if len(scenes) == 0:
-            raise ValueError("ContentPairs: the scene source is empty")
-        self.scenes, self.crop_size, self.enlarge = scenes, int(crop_size), float(enlarge)
+        super().__init__(scenes, min_visible_pixels, length, seed)
+        self.crop_size, self.enlarge = int(crop_size), float(enlarge)
         self.full = object_from == "amodal"
         self.hidden_range = (float(hidden_range[0]), float(hidden_range[1]))
-        self.min_visible_pixels = int(min_visible_pixels)
-        self.length = int(length) if length is not None else len(scenes)
-        self.seed = int(seed)
 
-    def __len__(self) -> int:
-        return self.length
-
-    def _eligible(self, scene: Scene) -> list[int]:
-        return [k for k, i in enumerate(scene.instances) if float(i.modal_mask.sum()) >= self.min_visible_pixels]
+    stream = 11
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        if not 0 <= index < self.length:
-            raise IndexError(f"index {index} out of range for {self.length} items")
-        g = item_generator(self.seed, index, stream=11)
-        what = f"an instance with >= {self.min_visible_pixels} visible pixels"
-        scene, k = pick_instance(self.scenes, index, self._eligible, g, what)
+        g, scene, k = self._draw(index)
         c = _object_crop(scene, k, self.full, self.crop_size, self.enlarge)
-        other_index = int(torch.randint(len(self.scenes), (1,), generator=g))
-        other, j = pick_instance(self.scenes, other_index, self._eligible, g, what)
+        other, j = self._pick(int(torch.randint(len(self.scenes), (1,), generator=g)), g)
         placed = place_eraser(c["mask"], other.instances[j].modal_mask, self.hidden_range, g)
-        inv = placed.eraser * c["mask"]
-        vis = c["mask"] - inv
-        return {
-            Keys.TARGET: c["object"], Keys.AMODAL_MASK: c["mask"], Keys.MODAL_MASK: vis, Keys.INVISIBLE_MASK: inv,
-            Keys.IMAGE: c["object"] * vis + c["image"] * (1 - c["mask"]),
-            Keys.OCCLUDED_RATIO: torch.tensor(placed.ratio, dtype=torch.float32),
-            Keys.BOX: c["box"].as_tensor(), Keys.SCENE_ID: scene.scene_id if scene.scene_id is not None else -1,
-        }  # fmt: skip
+        return _content_item(scene, c, placed.eraser * c["mask"], torch.tensor(placed.ratio))

@@ -34,6 +34,7 @@ __all__ = [
     "composite_poisson",
     "inpaint_telea",
     "inpaint_mean_fill",
+    "complete_object_baselines",
     "BASELINES",
 ]
 
@@ -100,6 +101,25 @@ def inpaint_mean_fill(image: Tensor, hole: Tensor, valid: Tensor | None = None) 
     n = known.flatten(2).sum(-1).clamp_min(1.0)  # (B, 1)
     mean = (image * known).flatten(2).sum(-1) / n  # (B, 3)
     return image * (1 - hole) + mean[..., None, None] * hole
+
+
+def complete_object_baselines(known: Tensor, visible: Tensor, invisible: Tensor) -> dict[str, Tensor]:
+    """Every ``"inpainting"`` baseline completing an object's hidden part (AMICO Table 1's rows),
+    reading only the visible object pixels (what the content generator gets), pasted into ``m_inv``.
+
+    Args:
+        known: ``(B, 3, H, W)`` the object with only its visible pixels kept.
+        visible, invisible: ``(B, 1, H, W)`` ``m_vis`` and ``m_inv``.
+
+    Returns:
+        ``{name: (B, 3, H, W)}`` for each method of ``BASELINES["inpainting"]``.
+    """
+    hole = 1 - visible  # everything not visible is unknown to the baseline, the hole included
+    out = {}
+    for name, fn in BASELINES["inpainting"].items():
+        filled = fn(known, hole, visible) if name == "mean_fill" else fn(known, hole)
+        out[name] = known * visible + filled.to(known.device) * invisible
+    return out
 
 
 BASELINES: dict[str, dict[str, Callable]] = {

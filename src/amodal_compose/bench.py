@@ -18,7 +18,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from .baselines import BASELINES
+from .baselines import BASELINES, complete_object_baselines
 from .data.datasets import CachedItems, InstanceCrops, SyntheticScenes
 from .data.pairs import CompositionPairs, ContentPairs, EditedCrops, occluded_object_crop
 from .metrics import AMICO_AREA_BINS, BinnedImageMetrics, OrderingAccuracy, PooledMIoU
@@ -26,7 +26,7 @@ from .nets.amico import AmodalShapeNet, CompositionNet
 from .nets.content import ContentGenerator, Critic
 from .structures import Keys
 from .systems.compose import CompositionSystem
-from .systems.content import ContentSystem, content_baselines
+from .systems.content import ContentSystem
 from .systems.shape import ShapeSystem
 
 __all__ = [
@@ -139,14 +139,16 @@ class _Progress(pl.Callback):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         step = trainer.global_step
         if step % max(self.steps // 4, 1) == 0 or step == self.steps:
-            if isinstance(outputs, dict) and "loss" in outputs:
-                loss = float(outputs["loss"])
-            elif outputs is not None and not isinstance(outputs, dict):
-                loss = float(outputs)
-            else:  # manual optimisation (GANs) returns no loss: read the logged generator loss
-                loss = float(trainer.callback_metrics.get("train/g_loss", float("nan")))
+            loss = float(outputs["loss"])
             print(f"[bench] {self.name}: step {step}/{self.steps} loss {loss:.4f} "
                   f"({time.perf_counter() - self.t0:.0f}s)", flush=True)  # fmt: skip
+
+
+def _infer(system: torch.nn.Module, fn: Callable, *inputs: torch.Tensor, chunk: int = 256) -> torch.Tensor:
+    """``fn(*inputs)`` in chunks of ``chunk`` samples, with ``system`` in eval mode and no gradients."""
+    system.eval()
+    with torch.no_grad():
+        return torch.cat([fn(*(x[i : i + chunk] for x in inputs)) for i in range(0, len(inputs[0]), chunk)])
 
 
 def _train(system: pl.LightningModule, items: Dataset, steps: int, name: str, batch_size: int = 32) -> float:
@@ -181,12 +183,7 @@ def bench_rows_amodal_mask(
     system = ShapeSystem(AmodalShapeNet(**BENCH_WIDTHS))
     seconds = _train(system, train, steps, "f_shape")
     batch = _occluded_test_crops(num_scenes, image_size, split)
-    system.eval()
-    with torch.no_grad():
-        logits = torch.cat([
-            system(batch[Keys.IMAGE][i : i + 256], batch[Keys.MODAL_MASK][i : i + 256])
-            for i in range(0, len(batch[Keys.IMAGE]), 256)
-        ])  # fmt: skip
+    logits = _infer(system, system, batch[Keys.IMAGE], batch[Keys.MODAL_MASK])
     preds = {"f_shape": system.masks_from_logits(logits)["amodal"], **_baseline_masks(batch)}
     rows = _amodal_rows(preds, batch, split, image_size, {"f_shape": steps})
     rows.append(_row("amodal_mask", "f_shape", "train_seconds", seconds, split, steps, image_size))
@@ -198,12 +195,8 @@ def _composition_rows(
     system: CompositionSystem, b: dict, split: str, image_size: int, steps: int, suffix: str = ""
 ) -> list[dict]:
     """PSNR / SSIM per area bin of f_comp and the composition baselines on one batch of pairs."""
-    system.eval()
-    with torch.no_grad():
-        comp = torch.cat([
-            system.compose(b[Keys.BACKGROUND][i : i + 256], b[Keys.OBJECT_IMAGE][i : i + 256])["composite"]
-            for i in range(0, len(b[Keys.TARGET]), 256)
-        ])  # fmt: skip
+    composite = lambda bg, obj: system.compose(bg, obj)["composite"]  # noqa: E731
+    comp = _infer(system, composite, b[Keys.BACKGROUND], b[Keys.OBJECT_IMAGE])
     preds = {"f_comp": comp.clamp(0, 1)}
     for name, fn in BASELINES["composition"].items():
         preds[name] = fn(b[Keys.BACKGROUND], b[Keys.OBJECT_IMAGE], b[Keys.OBJECT_MASK])
@@ -303,12 +296,8 @@ def bench_rows_content_completion(
     seconds = _train(system, train, steps, "f_content", batch_size)
     b = _occluded_objects(num_scenes, image_size, split, (0.1, 0.9))
     t, v, i = b[Keys.TARGET], b[Keys.MODAL_MASK], b[Keys.INVISIBLE_MASK]
-    system.eval()
-    with torch.no_grad():
-        done = torch.cat(
-            [system(t[j : j + 64], v[j : j + 64], i[j : j + 64])["completed"] for j in range(0, len(t), 64)]
-        )
-    preds = {"f_content": done.clamp(0, 1), **content_baselines(t * v, v, i)}
+    done = _infer(system, lambda *x: system(*x)["completed"], t, v, i, chunk=64)
+    preds = {"f_content": done.clamp(0, 1), **complete_object_baselines(t * v, v, i)}
     rows = []
     for method, pred in preds.items():
         metric = BinnedImageMetrics(((0.0, 1.0),), metrics=("l1", "psnr", "ssim"))

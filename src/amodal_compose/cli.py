@@ -21,7 +21,10 @@ from pathlib import Path
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
-__all__ = ["main"]
+__all__ = ["main", "LIGHTNING_SUBCOMMANDS"]
+
+#: sub-commands handed to LightningCLI (see :mod:`amodal_compose.lightning_cli`).
+LIGHTNING_SUBCOMMANDS = ("fit", "validate", "test", "predict")
 
 
 def _cmd_preview(args: argparse.Namespace) -> int:
@@ -157,7 +160,7 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--out", default="reports")
     bench.set_defaults(func=_cmd_bench)
 
-    for name in ("fit", "validate", "test", "predict"):  # handled by LightningCLI in main()
+    for name in LIGHTNING_SUBCOMMANDS:  # handled by LightningCLI in main()
         sub.add_parser(name, help=f"LightningCLI {name} (see `amodal-compose {name} --help`)", add_help=False)
     return p
 
@@ -165,7 +168,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``amodal-compose`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in ("fit", "validate", "test", "predict"):
+    if argv and argv[0] in LIGHTNING_SUBCOMMANDS:
         from .lightning_cli import run_lightning_cli
 
         run_lightning_cli(argv)

@@ -18,17 +18,12 @@ from pytorch_lightning.cli import LightningCLI
 from .data.datamodules import SceneDataModule
 from .systems.base import System
 
-__all__ = ["AmodalCLI", "SUBCOMMANDS", "run_lightning_cli"]
-
-SUBCOMMANDS = ("fit", "validate", "test", "predict")
+__all__ = ["run_lightning_cli"]
 
 
-class AmodalCLI(LightningCLI):
-    """LightningCLI with the package's base classes in subclass mode."""
-
-
-def run_lightning_cli(args: Sequence[str] | None = None, run: bool = True) -> AmodalCLI:
-    """Run LightningCLI on ``args`` (e.g. ``["fit", "--config", "lightning_configs/shape/synthetic.yaml"]``).
+def run_lightning_cli(args: Sequence[str] | None = None, run: bool = True) -> LightningCLI:
+    """Run LightningCLI, with the package's base classes in subclass mode, on ``args``
+    (e.g. ``["fit", "--config", "lightning_configs/shape/synthetic.yaml"]``).
 
     With ``run=False`` the subcommand is left out of ``args`` and the classes are only parsed and
     instantiated (``cli.model``, ``cli.datamodule``, ``cli.trainer``), which is how configs are
@@ -37,7 +32,7 @@ def run_lightning_cli(args: Sequence[str] | None = None, run: bool = True) -> Am
     argv = sys.argv if args is None else [sys.argv[0] if sys.argv else "amodal-compose", *args]
     # LightningCLI parses sys.argv itself; handing it the arguments that way keeps one source
     with mock.patch.object(sys, "argv", argv):
-        return AmodalCLI(
+        return LightningCLI(
             System,
             SceneDataModule,
             subclass_mode_model=True,

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from ..ops.convert import check_same_size
-from .base import RecordedInit
+from .base import RecordedInit, tanh_to_unit
 from .unet import UNet
 
 __all__ = ["AmodalShapeNet", "CompositionNet"]
@@ -100,5 +100,5 @@ class CompositionNet(RecordedInit):
         _check("background", background, 3)
         _check("object_image", object_image, 3)
         check_same_size(background=background, object_image=object_image)
-        out = (torch.tanh(self.unet(torch.cat([background, object_image], 1))) + 1.0) / 2.0
+        out = tanh_to_unit(self.unet(torch.cat([background, object_image], 1)))
         return out[:, :3], out[:, 3:]

@@ -8,9 +8,15 @@ import importlib
 import inspect
 from typing import Any
 
-from torch import nn
+import torch
+from torch import Tensor, nn
 
-__all__ = ["RecordedInit", "module_spec", "build_module"]
+__all__ = ["RecordedInit", "module_spec", "build_module", "tanh_to_unit"]
+
+
+def tanh_to_unit(x: Tensor) -> Tensor:
+    """The papers' ``tanh`` output read in [0, 1]: ``(tanh(x) + 1) / 2``."""
+    return (torch.tanh(x) + 1.0) / 2.0
 
 
 class RecordedInit(nn.Module):

@@ -14,14 +14,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .base import RecordedInit
+from .base import RecordedInit, tanh_to_unit
 from .layers import ContextualAttention, GatedConv2d, GatedDeconv2d
 
 __all__ = ["CoarseNet", "RefineNet", "ContentGenerator", "Critic"]
-
-
-def _to_unit(x: Tensor) -> Tensor:
-    return (torch.tanh(x) + 1.0) / 2.0
 
 
 class CoarseNet(nn.Module):
@@ -50,7 +46,7 @@ class CoarseNet(nn.Module):
         self.body = nn.Sequential(*layers)
 
     def forward(self, x: Tensor) -> Tensor:
-        return _to_unit(self.body(x))
+        return tanh_to_unit(self.body(x))
 
 
 class RefineNet(nn.Module):
@@ -93,7 +89,7 @@ class RefineNet(nn.Module):
         y = self.encoder(x)
         y = self.up2(self._attend(self.conv3(y), hole))
         y = self.up1(self._attend(self.conv2(y), hole))
-        return _to_unit(self.out(self._attend(self.conv1(y), hole)))
+        return tanh_to_unit(self.out(self._attend(self.conv1(y), hole)))
 
 
 class ContentGenerator(RecordedInit):

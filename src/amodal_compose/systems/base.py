@@ -50,6 +50,16 @@ class System(pl.LightningModule):
         t = as_image(x, name) if kind == "image" else as_mask(x, name)
         return (t[None] if t.ndim == 3 else t).to(self.device)
 
+    def log_method_metrics(self, metrics: nn.ModuleDict, main: str, only_all: bool = False) -> None:
+        """Log and reset ``{method: BinnedImageMetrics}`` as ``val/<metric>/<bin>/<method>``
+        (``only_all``: the ``all`` bin only); ``val/psnr/all/<main>`` goes to the progress bar."""
+        for method, metric in metrics.items():
+            for key, value in metric.compute().items():
+                if key.startswith("count/") or (only_all and not key.endswith("/all")):
+                    continue
+                self.log(f"val/{key}/{method}", value, prog_bar=key == "psnr/all" and method == main)
+            metric.reset()
+
     def log_images(self, batch: dict) -> dict[str, Tensor]:
         """Named ``(B, C, H, W)`` images in [0, 1] for the validation image grid (inputs,
         predictions, targets), computed in eval mode without gradients by the callback."""

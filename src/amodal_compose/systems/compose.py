@@ -138,11 +138,7 @@ class CompositionSystem(System):
             metric.update(preds[name], target, batch[Keys.AREA_RATIO])
 
     def on_validation_epoch_end(self) -> None:
-        for method, metric in self.val_metrics.items():
-            for key, value in metric.compute().items():
-                if not key.startswith("count/"):
-                    self.log(f"val/{key}/{method}", value, prog_bar=key == "psnr/all" and method == "f_comp")
-            metric.reset()
+        self.log_method_metrics(self.val_metrics, "f_comp")
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return self.make_optimizer(self.parameters(), self.optimizer_factory, self.hparams.lr, self.hparams.betas)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ..baselines import BASELINES
+from ..baselines import BASELINES, complete_object_baselines
 from ..losses.amico import object_reconstruction_loss
 from ..losses.gan import gradient_penalty, wgan_critic_loss, wgan_generator_loss
 from ..metrics import BinnedImageMetrics
@@ -14,18 +14,7 @@ from ..nets.content import ContentGenerator, Critic
 from ..structures import Keys
 from .base import OptimizerFactory, System
 
-__all__ = ["ContentSystem", "content_baselines"]
-
-
-def content_baselines(target_known: Tensor, visible: Tensor, invisible: Tensor) -> dict[str, Tensor]:
-    """Telea and mean-colour fill of the hidden part, reading only the visible object pixels (the
-    same information the generator gets), pasted into ``m_inv``."""
-    hole = 1 - visible  # everything not visible is unknown to the baseline, the hole included
-    out = {}
-    for name, fn in BASELINES["inpainting"].items():
-        filled = fn(target_known, hole, visible) if name == "mean_fill" else fn(target_known, hole)
-        out[name] = target_known * visible + filled.to(target_known.device) * invisible
-    return out
+__all__ = ["ContentSystem"]
 
 
 class ContentSystem(System):
@@ -111,7 +100,7 @@ class ContentSystem(System):
         wgan = wgan_critic_loss(self.critic(real), self.critic(fake))
         return wgan + self.hparams.sigma * gradient_penalty(self.critic, real, fake)
 
-    def training_step(self, batch: dict, batch_idx: int) -> None:
+    def training_step(self, batch: dict, batch_idx: int) -> Tensor:
         opt_g, opt_d = self.optimizers()
         v, i = batch[Keys.MODAL_MASK], batch[Keys.INVISIBLE_MASK]
         out = self(self._inputs(batch), v, i)
@@ -130,22 +119,19 @@ class ContentSystem(System):
         self.log("train/g_loss", terms["loss"], prog_bar=True, batch_size=n)
         self.log("train/d_loss", d_loss, prog_bar=True, batch_size=n)
         self.log_dict({f"train/{k}": val for k, val in terms.items() if k != "loss"}, batch_size=n)
+        return terms["loss"].detach()  # reported only: manual optimisation has already stepped
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         t, v, i = batch[Keys.TARGET], batch[Keys.MODAL_MASK], batch[Keys.INVISIBLE_MASK]
         out = self(self._inputs(batch), v, i)
         self.log("val/refine", self.generator_losses(batch, out)["refine"], batch_size=len(t))
-        preds = {"f_content": out["completed"], **content_baselines(t * v, v, i)}
+        preds = {"f_content": out["completed"], **complete_object_baselines(t * v, v, i)}
         ratio = batch.get(Keys.OCCLUDED_RATIO, torch.full((len(t),), 0.5, device=t.device))
         for name, metric in self.val_metrics.items():
             metric.update(preds[name].clamp(0, 1), t, ratio, region=i)
 
     def on_validation_epoch_end(self) -> None:
-        for method, metric in self.val_metrics.items():
-            for key, value in metric.compute().items():
-                if key.endswith("/all") and not key.startswith("count/"):
-                    self.log(f"val/{key}/{method}", value, prog_bar=key == "psnr/all" and method == "f_content")
-            metric.reset()
+        self.log_method_metrics(self.val_metrics, "f_content", only_all=True)
 
     def configure_optimizers(self):
         hp = self.hparams

@@ -37,8 +37,8 @@ def test_generator_and_critic_shapes(size):
     assert all(v.shape == (2, 3, size, size) for v in out.values())
     # completed keeps the visible pixels and takes the refined ones in the hole
     assert Critic(3, (8, 16), size)(out["completed"]).shape == (2,)
-    with pytest.raises(ValueError, match="multiples of 8"):
-        g(torch.rand(1, 3, 36, 36), torch.ones(1, 1, 36, 36), torch.zeros(1, 1, 36, 36))
+    with pytest.raises(ValueError, match="multiples of 16"):  # 8 * attention_rate
+        g(torch.rand(1, 3, 40, 40), torch.ones(1, 1, 40, 40), torch.zeros(1, 1, 40, 40))
 
 
 def test_paper_generator_at_256_px():

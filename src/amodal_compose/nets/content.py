@@ -58,12 +58,13 @@ class RefineNet(nn.Module):
         in_channels: input channels (5).
         widths: channels at 1/2, 1/4, 1/8 resolution (paper: 32, 64, 128).
         dilations: rates of the dilated group (paper: 2, 4, 8, 16).
-        softmax_scale, propagate: contextual-attention settings.
+        softmax_scale, propagate, attention_rate: contextual-attention settings (``attention_rate``
+            is the layer's ``rate``: Yu et al.'s 2 matches on a 2x coarser grid).
     """
 
     def __init__(
         self, in_channels: int = 5, widths: Sequence[int] = (32, 64, 128), dilations: Sequence[int] = (2, 4, 8, 16),
-        softmax_scale: float = 10.0, propagate: bool = False,
+        softmax_scale: float = 10.0, propagate: bool = False, attention_rate: int = 2,
     ) -> None:  # fmt: skip
         super().__init__()
         c1, c2, c3 = (int(w) for w in widths)
@@ -79,7 +80,7 @@ class RefineNet(nn.Module):
         self.conv3, self.up2 = GatedConv2d(c3, c3), GatedDeconv2d(c3, c2)
         self.conv2, self.up1 = GatedConv2d(c2, c2), GatedDeconv2d(c2, c1)
         self.conv1, self.out = GatedConv2d(c1, c1), GatedDeconv2d(c1, 3, activation="none")
-        self.attention = ContextualAttention(3, softmax_scale, propagate)
+        self.attention = ContextualAttention(3, softmax_scale, propagate, rate=attention_rate)
 
     def _attend(self, x: Tensor, hole: Tensor) -> Tensor:
         h = F.interpolate(hole, size=x.shape[-2:], mode="nearest")
@@ -98,14 +99,14 @@ class ContentGenerator(RecordedInit):
     Args:
         coarse_width, coarse_repeats: :class:`CoarseNet` settings (paper: 64, (6, 5, 4, 2, 3)).
         refine_widths, refine_dilations: :class:`RefineNet` settings (paper: (32, 64, 128), (2, 4, 8, 16)).
-        softmax_scale, propagate: contextual attention.
+        softmax_scale, propagate, attention_rate: contextual attention (Yu et al.: 10, off, 2).
 
     Shape:
         object ``(B, 3, H, W)`` (every pixel outside ``m_inv`` is read: the object alone, zero
         outside its mask, as in the paper, or the object on its scene for the ablation), ``m_vis``,
         ``m_inv`` ``(B, 1, H, W)`` -> ``{"coarse", "refine", "completed"}``, each ``(B, 3, H, W)``;
         ``completed`` keeps the known pixels and takes the refined ones in ``m_inv``. ``H, W`` must
-        be multiples of 8.
+        be multiples of ``8 * attention_rate``.
 
     Example:
         >>> g = ContentGenerator(16, (1, 1, 1, 1, 1), (8, 16, 16), (2,))
@@ -122,11 +123,13 @@ class ContentGenerator(RecordedInit):
         refine_dilations: Sequence[int] = (2, 4, 8, 16),
         softmax_scale: float = 10.0,
         propagate: bool = False,
+        attention_rate: int = 2,
     ) -> None:
         super().__init__()
         self.record_init(locals())
         self.coarse = CoarseNet(5, coarse_width, coarse_repeats)
-        self.refine = RefineNet(5, refine_widths, refine_dilations, softmax_scale, propagate)
+        self.refine = RefineNet(5, refine_widths, refine_dilations, softmax_scale, propagate, attention_rate)
+        self.multiple = 8 * int(attention_rate)  # the 1/8 scale is matched on a 1/rate grid
 
     def forward(self, object_image: Tensor, visible: Tensor, invisible: Tensor) -> dict[str, Tensor]:
         if object_image.ndim != 4 or object_image.shape[1] != 3:
@@ -137,8 +140,8 @@ class ContentGenerator(RecordedInit):
                 f"invisible {tuple(invisible.shape)}"
             )
         h, w = object_image.shape[-2:]
-        if h % 8 or w % 8:
-            raise ValueError(f"ContentGenerator: H and W must be multiples of 8, got {h}x{w}")
+        if h % self.multiple or w % self.multiple:
+            raise ValueError(f"ContentGenerator: H and W must be multiples of {self.multiple}, got {h}x{w}")
         known = object_image * (1 - invisible)  # the object alone: I_o * m_vis; the ablation: plus its scene
         coarse = self.coarse(torch.cat([known, visible, invisible], 1))
         pasted = known + coarse * invisible

@@ -73,8 +73,15 @@ def test_bad_arguments_exit_nonzero(capsys):
 
 
 def test_content_bench_task_runs_at_a_tiny_budget():
-    rows = bench_rows_content_completion(num_scenes=10, image_size=32, split="val", steps=2, train_items=8,
-                                         batch_size=4)
+    rows = bench_rows_content_completion(num_scenes=10, image_size=32, split="val", steps=4, train_items=8,
+                                         batch_size=4, points=2)  # fmt: skip
     assert {tuple(sorted(r)) for r in rows} == ROW_KEYS
     assert {r["method"] for r in rows} == {"f_content", "telea", "mean_fill", "samples"}
     assert {r["metric"] for r in rows if r["method"] == "telea"} == {"l1_invisible", "psnr_invisible", "ssim_invisible"}
+    # the learning curve: two points (every 2 optimiser steps, i.e. every G/D iteration), and the
+    # last point's PSNR is the reported one (same model, same samples)
+    curve = [r for r in rows if r["metric"] == "curve_psnr_invisible"]
+    assert [r["steps"] for r in curve] == [2, 4]
+    final = next(r for r in rows if r["method"] == "f_content" and r["metric"] == "psnr_invisible")
+    assert curve[-1]["value"] == pytest.approx(final["value"], abs=1e-3)
+    assert all(r["value"] > 0 for r in rows if r["metric"] == "curve_g_loss")

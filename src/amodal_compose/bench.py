@@ -300,11 +300,11 @@ def bench_rows_content_completion(
     num_scenes: int = 200,
     image_size: int = 64,
     split: str = "test",
-    steps: int = 2000,
+    steps: int = 6000,
     train_items: int = 4000,
     batch_size: int = 16,
     lr: float = 1e-3,
-    points: int = 8,
+    points: int = 12,
 ) -> list[dict]:
     """f_content (trained ``steps // 2`` iterations, i.e. ``steps`` optimiser steps of G and D, on
     cached section 3.1 pairs) against Telea and mean-colour fill: L1 / PSNR / SSIM on the hidden

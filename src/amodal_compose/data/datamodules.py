@@ -322,7 +322,7 @@ class ContentDataModule(SceneDataModule):
     hidden in part by another instance's mask (hidden share in ``hidden_range``).
 
     Args:
-        crop_size: generator input side (multiple of 8).
+        crop_size: generator input side (a multiple of 8; the generator needs 8 * attention_rate, 16 by default).
         enlarge: crop enlargement around the object.
         object_from: ``"amodal"`` (full synthetic objects) or ``"visible"`` (real data, as the paper).
         hidden_range: hidden share range (paper: [0.1, 0.9]).

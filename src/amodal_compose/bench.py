@@ -196,6 +196,7 @@ def bench_rows_amodal_mask(
     scenes, all given the exact visible mask."""
     scenes = SyntheticScenes(train_items, image_size, "train", BENCH_SEED)
     train = CachedItems(EditedCrops(InstanceCrops(scenes, image_size), seed=BENCH_SEED))
+    torch.manual_seed(BENCH_SEED)  # the initial weights do not depend on what ran before
     system = ShapeSystem(AmodalShapeNet(**BENCH_WIDTHS))
     seconds = _train(system, train, steps, "f_shape")
     batch = _occluded_test_crops(num_scenes, image_size, split)
@@ -248,6 +249,7 @@ def bench_rows_composition(
     the answer (cut-and-paste is exact), so it measures how much the RGBA layer loses."""
     scenes = SyntheticScenes(train_items, image_size, "train", BENCH_SEED)
     train = CachedItems(CompositionPairs(scenes, image_size, seed=BENCH_SEED))
+    torch.manual_seed(BENCH_SEED)  # the initial weights do not depend on what ran before
     system = CompositionSystem(
         CompositionNet(**BENCH_WIDTHS, input_skip=True),
         lambda_mask_switch_step=steps // 2,
@@ -320,6 +322,7 @@ def bench_rows_content_completion(
     t, v, i = batch[Keys.TARGET], batch[Keys.MODAL_MASK], batch[Keys.INVISIBLE_MASK]
     scenes = SyntheticScenes(train_items, image_size, "train", BENCH_SEED)
     train = CachedItems(ContentPairs(scenes, image_size, seed=BENCH_SEED))
+    torch.manual_seed(BENCH_SEED)  # the initial weights do not depend on what ran before
     system = ContentSystem(
         ContentGenerator(**BENCH_CONTENT["generator"]),
         Critic(**BENCH_CONTENT["critic"], image_size=image_size),
@@ -389,9 +392,9 @@ def run_bench(task: str = "all", out_dir: str | Path = "reports", **kwargs) -> l
     unknown = [n for n in names if n not in TASKS]
     if unknown:
         raise ValueError(f"unknown bench task {unknown}; choose from {['all', *TASKS]}")
-    torch.manual_seed(BENCH_SEED)
     rows = []
     for n in names:
+        torch.manual_seed(BENCH_SEED)
         t0 = time.perf_counter()
         new = TASKS[n](**kwargs)
         print(f"[bench] {n}: {len(new)} rows in {time.perf_counter() - t0:.1f}s", flush=True)

@@ -105,3 +105,16 @@ def test_wgan_losses():
     real, fake = torch.tensor([1.0, 3.0]), torch.tensor([0.0, -2.0])
     assert float(wgan_critic_loss(real, fake)) == pytest.approx(-1.0 - 2.0)
     assert float(wgan_generator_loss(fake)) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("rate", [1, 2])
+def test_contextual_attention_with_nothing_to_copy_gives_zeros_and_finite_gradients(rate):
+    fg = torch.rand(2, 4, 8, 8, requires_grad=True)
+    bg = torch.rand(2, 4, 8, 8, requires_grad=True)
+    hole = torch.zeros(2, 1, 8, 8)
+    hole[0] = 1  # sample 0: every source patch lies in the hole
+    hole[1, :, 2:4, 2:4] = 1
+    out = ContextualAttention(rate=rate)(fg, bg, hole)
+    out.sum().backward()
+    assert float(out[0].abs().sum()) == 0.0 and float(out[1].abs().sum()) > 0
+    assert torch.isfinite(fg.grad).all() and torch.isfinite(bg.grad).all()

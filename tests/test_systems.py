@@ -103,3 +103,51 @@ def test_composition_loss_schedules():
     torch.testing.assert_close(t["loss"], t["recon"] + 50 * t["mask"] + 0.005 * t["reg"])
     torch.testing.assert_close(system.losses(batch, 10)["loss"],
                                t["recon"] + 5 * system.losses(batch, 10)["mask"] + 0.005 * t["reg"])
+
+
+class _TinyRegression(pl.LightningModule):
+    def __init__(self):
+        super().__init__()
+        self.net = torch.nn.Linear(2, 1)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        return torch.nn.functional.mse_loss(self.net(x), y)
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+class _LrRecorder(pl.Callback):
+    def __init__(self):
+        self.lrs = {}
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        self.lrs[trainer.global_step] = trainer.optimizers[0].param_groups[0]["lr"]
+
+
+def test_cosine_lr_tail_holds_then_decays_and_resumes_on_the_same_schedule(tmp_path):
+    from amodal_compose.systems.callbacks import CosineLRTail
+
+    data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.rand(64, 2), torch.rand(64, 1)), 4)
+    args = dict(logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+
+    def fit(max_steps, ckpt_path=None):
+        tail, rec = CosineLRTail(start=0.5, final_factor=0.1), _LrRecorder()
+        trainer = pl.Trainer(max_steps=max_steps, callbacks=[tail, rec], **args)
+        trainer.fit(_TinyRegression(), data, ckpt_path=ckpt_path)
+        return trainer, tail, rec.lrs
+
+    _, tail, lrs = fit(8)
+    expected = [0.1 * tail.factor(s, 8) for s in range(8)]
+    assert [lrs[s] for s in range(8)] == pytest.approx(expected)
+    assert expected[:5] == pytest.approx([0.1] * 5)  # held for the first half
+    assert all(a > b for a, b in zip(expected[4:], expected[5:]))  # then decays
+    assert tail.factor(8, 8) == pytest.approx(0.1)
+    # a run stopped at step 4 and resumed with max_steps 8 follows the same schedule
+    first, _, _ = fit(4)
+    first.save_checkpoint(tmp_path / "half.ckpt")
+    _, _, resumed = fit(8, ckpt_path=tmp_path / "half.ckpt")
+    assert [resumed[s] for s in range(4, 8)] == pytest.approx(expected[4:])
+    with pytest.raises(ValueError, match="start < 1"):
+        CosineLRTail(start=1.0)

@@ -166,10 +166,10 @@ def _infer(system: torch.nn.Module, fn: Callable, *inputs: torch.Tensor, chunk: 
 def _train(
     system: pl.LightningModule, items: Dataset, steps: int, name: str, batch_size: int = 32,
     callbacks: Sequence[pl.Callback] = (), **progress,
-) -> float | tuple[float, list[tuple]]:  # fmt: skip
+) -> tuple[float, list[tuple]]:  # fmt: skip
     """Fit ``system`` for ``steps`` optimiser steps on cached ``items``, seeded, with extra
-    ``callbacks``; returns the seconds, or with ``progress`` (:class:`_Progress`'s ``evaluate`` /
-    ``points``) the seconds and the curve. The seconds include the curve's evaluations."""
+    ``callbacks``; returns the seconds (curve evaluations included) and :class:`_Progress`'s
+    curve (``progress``: its ``evaluate`` / ``points``)."""
     pl.seed_everything(BENCH_SEED, workers=True, verbose=False)
     loader = DataLoader(
         items, batch_size=batch_size, shuffle=True, drop_last=True,
@@ -183,7 +183,7 @@ def _train(
     t0 = time.perf_counter()
     trainer.fit(system, loader)
     seconds = time.perf_counter() - t0
-    return (seconds, report.curve) if progress else seconds
+    return seconds, report.curve
 
 
 def bench_rows_amodal_mask(
@@ -200,7 +200,7 @@ def bench_rows_amodal_mask(
     train = CachedItems(EditedCrops(InstanceCrops(scenes, image_size), seed=BENCH_SEED))
     torch.manual_seed(BENCH_SEED)  # the initial weights do not depend on what ran before
     system = ShapeSystem(AmodalShapeNet(**BENCH_WIDTHS))
-    seconds = _train(system, train, steps, "f_shape")
+    seconds, _ = _train(system, train, steps, "f_shape")
     batch = _occluded_test_crops(num_scenes, image_size, split)
     logits = _infer(system, system, batch[Keys.IMAGE], batch[Keys.MODAL_MASK])
     preds = {"f_shape": system.masks_from_logits(logits)["amodal"], **_baseline_masks(batch)}
@@ -258,7 +258,7 @@ def bench_rows_composition(
         erode_after_step=steps + 1,
         lr=1e-3,
     )
-    seconds = _train(system, train, steps, "f_comp")
+    seconds, _ = _train(system, train, steps, "f_comp")
     rows = []
     # the protocol (full colour transfer), then a diagnostic without colour shift: only the coarse
     # cut-out to repair, which separates mask refinement from colour correction

@@ -13,11 +13,11 @@ LPIPS and Inception-FID need pretrained weights that this package does not downl
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
-from torch import Tensor
-from torchmetrics import Metric
+from torch import Tensor, nn
+from torchmetrics import Metric, MetricCollection
 from torchmetrics.functional.image import structural_similarity_index_measure
 
 from .ops.graph import pairwise_order
@@ -26,6 +26,9 @@ __all__ = [
     "PooledMIoU",
     "OrderingAccuracy",
     "BinnedImageMetrics",
+    "MethodMetrics",
+    "SampleCount",
+    "mask_metrics",
     "AMICO_AREA_BINS",
     "lpips_available",
     "psnr",
@@ -247,6 +250,81 @@ class BinnedImageMetrics(Metric):
                 s = getattr(self, f"sum_{name}")[slot]
                 out[f"{name}/{bn}"] = (s / n).float() if n > 0 else torch.tensor(float("nan"))
         return out
+
+
+class MethodMetrics(nn.Module):
+    """The same metric for several methods scored on the same samples (a learned network and its
+    baselines), computed as one flat dict ``{"<metric>/<method>": value}``; sample counts appear once,
+    as ``"count/<bin>/samples"``.
+
+    Args:
+        methods: method names (the learned one first, by convention).
+        factory: builds one metric (a :class:`~torchmetrics.Metric` returning a tensor is named
+            ``name``; a :class:`BinnedImageMetrics` or :class:`~torchmetrics.MetricCollection` gives
+            its own keys).
+        name: the key of a metric whose ``compute`` returns a single tensor.
+
+    Example:
+        >>> m = MethodMetrics(["a", "b"], mask_metrics)
+        >>> x = torch.ones(1, 1, 4, 4); m.update({"a": x, "b": x}, x, x)
+        >>> sorted(m.compute())[:2]
+        ['miou_full/a', 'miou_full/b']
+    """
+
+    def __init__(self, methods: Sequence[str], factory: Callable[[], Metric | MetricCollection], name: str = "value"):
+        super().__init__()
+        self.methods, self.name = tuple(methods), name
+        self.metrics = nn.ModuleDict({m: factory() for m in self.methods})
+
+    def update(self, preds: Mapping[str, Tensor], *args, **kwargs) -> None:
+        """Add a batch: ``preds[method]`` for every method, then the metric's other arguments."""
+        missing = set(self.methods) - set(preds)
+        if missing:
+            raise ValueError(f"predictions missing for methods {sorted(missing)}")
+        for method in self.methods:
+            self.metrics[method].update(preds[method], *args, **kwargs)
+
+    def compute(self) -> dict[str, Tensor]:
+        out: dict[str, Tensor] = {}
+        for method in self.methods:
+            values = self.metrics[method].compute()
+            if isinstance(values, Tensor):
+                values = {self.name: values}
+            for key, value in values.items():
+                if key.startswith("count/"):
+                    out.setdefault(f"{key}/samples", value.float())
+                else:
+                    out[f"{key}/{method}"] = value
+        return out
+
+    def reset(self) -> None:
+        for metric in self.metrics.values():
+            metric.reset()
+
+
+class SampleCount(Metric):
+    """How many samples were scored (the length of the first argument of each update)."""
+
+    full_state_update = False
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.add_state("n", default=torch.tensor(0, dtype=torch.int64), dist_reduce_fx="sum")
+
+    def update(self, pred: Tensor, *args, **kwargs) -> None:
+        self.n += pred.shape[0]
+
+    def compute(self) -> Tensor:
+        return self.n
+
+
+def mask_metrics() -> MetricCollection:
+    """Pooled mIoU on the full amodal mask and on its invisible part (``miou_full``,
+    ``miou_invisible``) and the sample count, updated with ``(pred, target_amodal, visible)``."""
+    return MetricCollection(
+        {"miou_full": PooledMIoU("full"), "miou_invisible": PooledMIoU("invisible"), "count/all": SampleCount()},
+        compute_groups=False,
+    )
 
 
 def lpips_available() -> tuple[bool, str]:

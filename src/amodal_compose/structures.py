@@ -50,6 +50,8 @@ class Keys:
         BOX: ``(B, 3)`` int64 square crop box ``(x0, y0, side)`` in the source image.
         ORDER: ``(N, N)`` occlusion order matrix of a scene.
         SCENE_ID: identifier of the source scene.
+        INSTANCE: ``(B,)`` int64 index of the item's instance in its source scene (with ``SCENE_ID``
+            it identifies the instance).
     """
 
     IMAGE = "image"
@@ -69,6 +71,7 @@ class Keys:
     BOX = "box"
     ORDER = "order"
     SCENE_ID = "scene_id"
+    INSTANCE = "instance"
 
     PRED_PREFIX = "pred_"
 
@@ -118,6 +121,14 @@ class Instance:
             if tuple(self.layer.shape[-2:]) != size:
                 raise ValueError(f"layer size {tuple(self.layer.shape[-2:])} != modal {size}")
         self.category = int(self.category)
+
+    @classmethod
+    def trusted(cls, **fields: Any) -> Instance:
+        """Build without the checks and conversions of ``__init__``: for package code whose tensors
+        already follow the contract (e.g. a scene rebuilt from its own cache). Users call ``Instance(...)``."""
+        obj = object.__new__(cls)
+        obj.__dict__.update({"category": 0, "amodal_mask": None, "layer": None, "depth": None, "meta": {}, **fields})
+        return obj
 
     @property
     def invisible_mask(self) -> Tensor | None:
@@ -185,6 +196,14 @@ class Scene:
             n = len(self.instances)
             if tuple(self.order.shape) != (n, n):
                 raise ValueError(f"order: expected ({n}, {n}), got {tuple(self.order.shape)}")
+
+    @classmethod
+    def trusted(cls, **fields: Any) -> Scene:
+        """Build without the checks and conversions of ``__init__`` (see :meth:`Instance.trusted`)."""
+        obj = object.__new__(cls)
+        defaults = {"instances": [], "background": None, "order": None, "scene_id": None, "meta": {}}
+        obj.__dict__.update({**defaults, **fields})
+        return obj
 
     @property
     def size(self) -> tuple[int, int]:

@@ -13,6 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..io import write_png
 from ..ops.convert import to_uint8_hwc
 from ..ops.grid import tile
 from ..structures import Scene
@@ -111,6 +112,4 @@ def save_preview(scenes: Sequence[Scene], path: str | Path, cols: int = 2, scale
     grid = tile([render_scene_tiles(s, scale) for s in scenes], cols=cols, pad=8)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(path), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR)):
-        raise OSError(f"could not write {path}")
-    return path
+    return write_png(path, grid)

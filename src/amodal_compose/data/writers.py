@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from ..ops.convert import to_uint8_hwc
+from ..io import write_png
 from ..structures import Scene
 
 __all__ = ["write_cocoa", "mask_to_polygons", "encode_rle"]
@@ -63,7 +63,7 @@ def write_cocoa(
     for k, scene in enumerate(scenes):
         h, w = scene.size
         file_name = f"images/{k:06d}.png"
-        cv2.imwrite(str(out_dir / file_name), cv2.cvtColor(to_uint8_hwc(scene.image), cv2.COLOR_RGB2BGR))
+        write_png(out_dir / file_name, scene.image)
         images.append({"id": k + 1, "file_name": file_name, "height": h, "width": w})
         regions = []
         for j, inst in enumerate(scene.instances):

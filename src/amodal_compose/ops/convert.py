@@ -10,6 +10,7 @@ Documented conversions (everything else is a ``ValueError`` naming the argument)
 * masks may be ``bool``, ``uint8`` in {0, 1} or {0, 255}, or float in {0, 1}. A mask with other
   values (soft or 0-255 float) is rejected unless ``threshold`` is given, in which case
   ``mask > threshold`` is used. Nothing is binarised silently.
+* NaN and Inf are rejected everywhere, naming the argument.
 """
 
 from __future__ import annotations
@@ -20,7 +21,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["as_image", "as_mask", "check_same_size", "to_uint8_hwc"]
+__all__ = [
+    "as_image",
+    "as_mask",
+    "check_same_size",
+    "check_same_batch",
+    "pad_to_multiple",
+    "to_uint8_hwc",
+]
 
 
 def _to_tensor(x: Any, name: str) -> Tensor:
@@ -81,12 +89,15 @@ def as_image(x: Any, name: str = "image") -> Tensor:
     if t.dtype == torch.bool or not t.is_floating_point():
         raise ValueError(f"{name}: integer images must be uint8 (0-255), got {t.dtype}")
     t = t.float()
-    if t.numel() and (t.min() < -1e-4 or t.max() > 1 + 1e-4):
+    if not t.numel():
+        return t
+    lo, hi = torch.aminmax(t)
+    if not (lo >= -1e-4 and hi <= 1 + 1e-4):  # also false for NaN
+        _check_finite(t, name)
         raise ValueError(
-            f"{name}: float images must lie in [0, 1] (got min {t.min():.3g}, max {t.max():.3g}); "
-            "pass uint8 for 0-255 data"
+            f"{name}: float images must lie in [0, 1] (got min {lo:.3g}, max {hi:.3g}); pass uint8 for 0-255 data"
         )
-    return t.clamp(0.0, 1.0)
+    return t.clamp(0.0, 1.0) if (lo < 0 or hi > 1) else t
 
 
 def as_mask(x: Any, name: str = "mask", threshold: float | None = None) -> Tensor:
@@ -118,16 +129,25 @@ def as_mask(x: Any, name: str = "mask", threshold: float | None = None) -> Tenso
     if t.dtype == torch.bool:
         return t.float()
     if threshold is not None:
+        if t.is_floating_point():
+            _check_finite(t, name)
         return (t.float() > threshold).float()
     if t.dtype == torch.uint8 and t.numel() and bool(((t == 0) | (t == 255)).all()):
         return (t > 0).float()
     t = t.float()
-    if t.numel() and not bool(((t == 0) | (t == 1)).all()):
+    if t.numel() and not bool(((t == 0) | (t == 1)).all()):  # also false for NaN
+        _check_finite(t, name)
         raise ValueError(
             f"{name}: mask must be binary (bool, {{0, 1}}, or uint8 {{0, 255}}); got values in "
             f"[{t.min():.3g}, {t.max():.3g}]. Pass threshold=0.5 to binarise a soft mask."
         )
     return t.float()
+
+
+def _check_finite(t: Tensor, name: str) -> None:
+    if t.numel() and not bool(torch.isfinite(t).all()):
+        bad = int((~torch.isfinite(t)).sum())
+        raise ValueError(f"{name}: contains {bad} NaN or Inf value(s)")
 
 
 def check_same_size(**tensors: Tensor | None) -> tuple[int, int]:
@@ -147,6 +167,37 @@ def check_same_size(**tensors: Tensor | None) -> tuple[int, int]:
         desc = ", ".join(f"{k}={v}" for k, v in sizes.items())
         raise ValueError(f"spatial sizes differ: {desc}")
     return next(iter(sizes.values())) if sizes else (0, 0)
+
+
+def check_same_batch(**tensors: Tensor | None) -> int:
+    """Check that all given ``(B, ...)`` tensors share one batch size.
+
+    Returns:
+        The common batch size.
+
+    Raises:
+        ValueError: naming each argument and its full shape when they differ.
+    """
+    shapes = {k: tuple(v.shape) for k, v in tensors.items() if v is not None}
+    if len({s[0] for s in shapes.values()}) > 1:
+        desc = ", ".join(f"{k} {v}" for k, v in shapes.items())
+        raise ValueError(f"batch sizes differ: {desc}")
+    return next(iter(shapes.values()))[0] if shapes else 0
+
+
+def pad_to_multiple(x: Tensor, multiple: int) -> Tensor:
+    """Zero-pad ``(..., H, W)`` at the bottom and right up to the next multiples of ``multiple``
+    (as a crop that runs past an image border is zero there); crop back with ``y[..., :H, :W]``.
+
+    Example:
+        >>> pad_to_multiple(torch.ones(1, 1, 5, 7), 4).shape
+        torch.Size([1, 1, 8, 8])
+    """
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    if ph == 0 and pw == 0:
+        return x
+    return torch.nn.functional.pad(x, (0, pw, 0, ph))
 
 
 def to_uint8_hwc(image: Tensor) -> np.ndarray:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import kornia
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -24,9 +23,6 @@ __all__ = [
     "paste_square",
     "resize_mask",
 ]
-
-_CROSS = torch.tensor([[0.0, 1.0, 0.0], [1.0, 1.0, 1.0], [0.0, 1.0, 0.0]])
-_SQUARE = torch.ones(3, 3)
 
 
 def _batched(mask: Tensor) -> tuple[Tensor, bool]:
@@ -66,6 +62,14 @@ def bbox(mask: Tensor) -> Tensor:
     return torch.where(empty[..., None], torch.zeros_like(box), box).long()
 
 
+def _grow(x: Tensor, cross: bool) -> Tensor:
+    """One 3x3 grey dilation step (cross or square) whose border is geodesic: max pooling pads with
+    -inf, so pixels outside the image never contribute."""
+    if cross:
+        return torch.maximum(F.max_pool2d(x, (3, 1), 1, (1, 0)), F.max_pool2d(x, (1, 3), 1, (0, 1)))
+    return F.max_pool2d(x, 3, 1, 1)
+
+
 def _morph(mask: Tensor, radius: int | Tensor, op: str) -> Tensor:
     m, squeezed = _batched(mask)
     b = m.shape[0]
@@ -76,21 +80,22 @@ def _morph(mask: Tensor, radius: int | Tensor, op: str) -> Tensor:
         raise ValueError(f"radius: expected a scalar or {b} values, got {r.numel()}")
     if (r < 0).any():
         raise ValueError("radius must be >= 0")
-    fn = kornia.morphology.dilation if op == "dilate" else kornia.morphology.erosion
-    out = m.float()
+    sign = 1.0 if op == "dilate" else -1.0  # erosion is the dilation of the negative
+    out = sign * m.float()
     # Alternating cross / square 3x3 steps approximate a disk (an octagon) of the given radius;
     # each sample stops after its own number of steps, so one loop serves a batch of radii.
+    # The border is geodesic: pixels outside the image never grow nor erode the mask.
     for step in range(int(r.max()) if b else 0):
-        kernel = (_CROSS if step % 2 == 0 else _SQUARE).to(m.device)
-        # geodesic border: pixels outside the image never grow nor erode the mask.
-        nxt = fn(out, kernel, border_type="geodesic")
+        nxt = _grow(out, cross=step % 2 == 0)
         active = (r > step).view(b, 1, 1, 1)
         out = torch.where(active, nxt, out)
+    out = (sign * out) + 0.0  # + 0.0 turns the -0.0 of a negated zero into 0.0
     return out[0] if squeezed else out
 
 
 def dilate(mask: Tensor, radius: int | Tensor) -> Tensor:
-    """Binary / grey dilation by ``radius`` pixels (kornia morphology, octagonal disk).
+    """Binary / grey dilation by ``radius`` pixels (an octagonal disk of alternating 3x3 cross and
+    square steps, by max pooling).
 
     Args:
         mask: ``(1, H, W)`` or ``(B, 1, H, W)``.

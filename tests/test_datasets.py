@@ -5,14 +5,18 @@ from torch.utils.data import DataLoader
 from amodal_compose import Keys
 from amodal_compose.data import generate_scene
 from amodal_compose.data.augment import AugmentConfig, SceneAugment
-from amodal_compose.data.datasets import SPLIT_OFFSETS, InstanceCrops, SyntheticScenes, collate_scenes
+from amodal_compose.data.datasets import InstanceCrops, SyntheticScenes, collate_scenes
 from amodal_compose.ops import erode, order_from_masks
 
 
-def test_splits_are_disjoint_and_lazy():
+def test_splits_and_seeds_give_disjoint_scenes_and_are_lazy():
     tr, va = SyntheticScenes(3, 32, "train"), SyntheticScenes(3, 32, "val")
-    assert tr[0].scene_id == SPLIT_OFFSETS["train"] and va[0].scene_id == SPLIT_OFFSETS["val"]
-    assert not torch.equal(tr[0].image, va[0].image)
+    other = SyntheticScenes(3, 32, "train", seed=1)
+    ids = {s.scene_id for ds in (tr, va, other) for s in ds}
+    assert len(ids) == 9  # hashed scene seeds: no split or data seed shares a scene
+    assert tr[1].scene_id == tr.scene_seed(1) and torch.equal(tr[1].image, SyntheticScenes(3, 32, "train")[1].image)
+    # an offset scheme would make scene i + 1 of seed 0 scene i of seed 1: hashing does not
+    assert not torch.equal(other[0].image, tr[1].image)
     with pytest.raises(IndexError):
         tr[3]
     with pytest.raises(ValueError, match="split"):
@@ -30,11 +34,17 @@ def test_instance_crops(select):
         assert item[Keys.OCCLUDED_RATIO] > 0
     if select == "unoccluded":
         assert item[Keys.OCCLUDED_RATIO] == 0
-    # reproducible choice
-    assert torch.equal(
-        ds[3][Keys.IMAGE],
-        InstanceCrops(SyntheticScenes(20, 64, "val"), 48, select=select, seed=1)[3][Keys.IMAGE],
+    # every item is an instance of the right kind, and the items are reproducible
+    again = InstanceCrops(SyntheticScenes(20, 64, "val"), 48, select=select, seed=1)
+    assert len(again) == len(ds) and torch.equal(ds[3][Keys.IMAGE], again[3][Keys.IMAGE])
+    scenes = SyntheticScenes(20, 64, "val")
+    expected = sum(
+        1
+        for s in scenes
+        for i in s.instances
+        if i.modal_mask.sum() >= 4 and (select == "any" or i.is_occluded == (select == "occluded"))
     )
+    assert len(ds) == expected
 
 
 def test_instance_crops_layer_matches_image_where_visible():
@@ -68,6 +78,17 @@ def test_augment_keeps_everything_aligned():
                 assert (o.image[inner] - inst.layer[inner]).abs().mean() < 0.03
 
 
+def test_augment_tracks_instances_and_depends_only_on_its_seed():
+    s = generate_scene(3, 64)
+    aug = SceneAugment(AugmentConfig(), seed=0)
+    a, b = aug(s, seed=11), aug(s, seed=12)
+    aug(s, seed=99)  # an unrelated call in between changes nothing
+    assert torch.equal(aug(s, seed=11).image, a.image) and not torch.equal(a.image, b.image)
+    for inst in a.instances:
+        src = s.instances[inst.meta["source_index"]]
+        assert inst.category == src.category and inst.depth == src.depth
+
+
 def test_augment_flip_is_exact_and_reproducible():
     s = generate_scene(3, 64)
     aug = SceneAugment(AugmentConfig(hflip=1.0, p_affine=0.0, color_jitter=0.0, hue=0.0), seed=0)
@@ -92,7 +113,7 @@ def test_instance_crop_datamodule_synthetic_and_reader(tmp_path):
     dm.setup("fit")
     batch = next(iter(dm.train_dataloader()))
     assert batch[Keys.IMAGE].shape == (4, 3, 32, 32)
-    assert len(dm.val_dataset) == 4
+    assert len(dm.val_dataset) == sum(len(s) for s in SyntheticScenes(4, 32, "val"))  # instances of 4 scenes
     real = InstanceCropDataModule(
         source="cocoa",
         train_annotation_file=str(FIXTURES / "cocoa/COCO_amodal_val2014_fixture.json"),
@@ -107,5 +128,5 @@ def test_instance_crop_datamodule_synthetic_and_reader(tmp_path):
     real.setup("fit")
     item = real.val_dataset[0]
     assert item[Keys.AMODAL_MASK].shape == (1, 32, 32)
-    with pytest.raises(ValueError, match="needs annotation_file"):
+    with pytest.raises(ValueError, match="needs train_annotation_file"):
         InstanceCropDataModule(source="kins").setup("fit")

@@ -9,7 +9,7 @@ background stay consistent with what is visible.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
@@ -18,7 +18,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from ..ops.convert import to_uint8_hwc  # noqa: E402
-from ..structures import Scene  # noqa: E402
+from ..structures import Instance, Scene  # noqa: E402
 
 __all__ = ["AugmentConfig", "SceneAugment"]
 
@@ -52,8 +52,14 @@ class SceneAugment:
 
     Args:
         config: the settings.
-        seed: seed of albumentations' own random state (reproducible augmentation).
+        seed: seed of albumentations' own random state, used when a call passes no ``seed``.
         max_instances: the most layers a scene may carry (each layer is an extra image target).
+
+    A call ``augment(scene, seed=s)`` draws its parameters from ``s`` alone, so the result depends
+    only on ``(scene, s)``, not on earlier calls or on the process (how training items are
+    augmented: the seed comes from the item's draws). Each instance of the result carries
+    ``meta["source_index"]``, its index in the input scene; instances moved wholly out of view are
+    dropped.
 
     Example:
         >>> from amodal_compose.data.synthetic import generate_scene
@@ -100,9 +106,11 @@ class SceneAugment:
         self.max_instances = max_instances
         self.transform = A.Compose(ops, additional_targets=targets, seed=seed)
 
-    def __call__(self, scene: Scene) -> Scene:
+    def __call__(self, scene: Scene, seed: int | None = None) -> Scene:
         if not self.config.enabled:
             return scene
+        if seed is not None:
+            self.transform.set_random_seed(int(seed))
         n = len(scene.instances)
         if n > self.max_instances:
             raise ValueError(
@@ -142,11 +150,12 @@ class SceneAugment:
                 if inst.layer is not None
                 else None
             )
-            instances.append(
-                replace(inst, modal_mask=modal, amodal_mask=amodal, layer=layer, meta=dict(inst.meta))
-            )
+            meta = {**inst.meta, "source_index": k}
+            # the warped arrays follow the contract by construction ({0, 1} masks, [0, 1] images)
+            instances.append(Instance.trusted(**{**vars(inst), "modal_mask": modal, "amodal_mask": amodal,
+                                                 "layer": layer, "meta": meta}))  # fmt: skip
         keep = [k for k, i in enumerate(instances) if float(i.modal_mask.sum()) > 0]
-        result = Scene(
+        result = Scene.trusted(
             image=img(out["image"]),
             instances=instances,
             background=img(out["background"]) if scene.background is not None else None,

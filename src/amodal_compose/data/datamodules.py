@@ -1,13 +1,22 @@
 """The package's DataModules: one per training recipe, on a shared scene-source base.
 
-:class:`SceneDataModule` owns split handling, scene sources, augmentation and loaders; each
-network's DataModule only says how a split's scenes become training items (``make_dataset``).
+:class:`SceneDataModule` owns the splits, the scene sources, the epoch-aware sampler, augmentation
+and loaders; each network's DataModule only says how a split's scenes become items
+(:meth:`SceneDataModule.make_dataset`) and takes the base's arguments through ``**kwargs``
+(LightningCLI lists them all in ``--help``).
+
+Data contract of every DataModule:
+
+* splits ``train`` (fresh draws every epoch, augmented), ``val`` (curves and every choice) and
+  ``test`` (scored once); ``val`` and ``test`` items are fixed, and do not depend on the training
+  ``seed`` (they follow ``data_seed``), so runs with different seeds are scored on the same items;
+* items are instances: every eligible instance of every scene is one item per epoch;
+* the training loader's :class:`~amodal_compose.data.sampling.EpochSampler` carries the epoch to
+  the items (with any ``num_workers``) and splits each epoch between DDP ranks.
 """
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Literal
@@ -15,14 +24,14 @@ from typing import Literal
 import pytorch_lightning as pl
 from torch.utils.data import DataLoader, Dataset
 
-from ..structures import Scene
 from .augment import AugmentConfig, SceneAugment
-from .datasets import InstanceCrops, SyntheticScenes
-from .pairs import CompositionPairs, ContentPairs, EditedCrops
+from .datasets import SPLITS, InstanceCrops, SyntheticScenes
+from .index import cached_scenes
+from .pairs import CompositionPairs, ContentPairs, EditedCrops, RealOcclusions
 from .readers import CocoaAmodal, CocoInstances, KinsAmodal
+from .sampling import EpochSampler
 
 __all__ = [
-    "TransformedScenes",
     "build_scene_source",
     "SceneDataModule",
     "InstanceCropDataModule",
@@ -32,19 +41,6 @@ __all__ = [
 ]
 
 READERS = {"cocoa": CocoaAmodal, "kins": KinsAmodal, "coco": CocoInstances}
-
-
-class TransformedScenes(Dataset):
-    """Apply ``transform`` (e.g. :class:`SceneAugment`) to every scene of ``source`` on access."""
-
-    def __init__(self, source: Dataset, transform: Callable[[Scene], Scene]) -> None:
-        self.source, self.transform = source, transform
-
-    def __len__(self) -> int:
-        return len(self.source)
-
-    def __getitem__(self, index: int) -> Scene:
-        return self.transform(self.source[index])
 
 
 def build_scene_source(
@@ -66,25 +62,29 @@ def build_scene_source(
     if source not in READERS:
         raise ValueError(f"unknown source {source!r}; choose from ['synthetic', *{sorted(READERS)}]")
     if annotation_file is None or image_root is None:
-        raise ValueError(f"source {source!r} needs annotation_file and image_root for the {split} split")
+        raise ValueError(
+            f"source {source!r} needs {split}_annotation_file and {split}_image_root for the {split} split"
+        )
     return READERS[source](annotation_file, image_root)
 
 
 class SceneDataModule(pl.LightningDataModule):
     """Base of the package's DataModules: scene sources per split, augmentation and loaders.
 
-    Subclasses turn a split's scenes into items with :meth:`make_dataset`.
-
     Args:
         source: ``"synthetic"`` (default, nothing to download), ``"cocoa"``, ``"kins"`` or ``"coco"``.
-        train_annotation_file, train_image_root, val_annotation_file, val_image_root: files for a
-            reader source.
+        train_annotation_file, train_image_root, val_annotation_file, val_image_root,
+            test_annotation_file, test_image_root: files of a reader source, per split.
         image_size: synthetic scene size.
-        train_scenes, val_scenes: synthetic scene counts (val uses its own seed range).
-        batch_size, num_workers: loader settings.
-        augment: training augmentation (validation is never augmented); ``None`` = defaults,
+        train_scenes, val_scenes, test_scenes: synthetic scene counts (disjoint scene sets).
+        batch_size, num_workers: loader settings (``num_workers`` also renders / indexes in parallel).
+        augment: training augmentation (evaluation items are never augmented); ``None`` = defaults,
             ``AugmentConfig(enabled=False)`` = off.
-        seed: base seed for scenes, item choice and augmentation.
+        seed: seed of the training draws (augmentation, edits, erasers, ... and the epoch order).
+        data_seed: seed of the synthetic scenes and of the fixed evaluation draws.
+        cache_scenes: render the synthetic scenes once and keep them in memory (about 100 KB per
+            64 px scene), so an epoch crops and simulates instead of rendering.
+        predict_split: the split ``predict`` runs on.
     """
 
     def __init__(
@@ -94,126 +94,165 @@ class SceneDataModule(pl.LightningDataModule):
         train_image_root: str | None = None,
         val_annotation_file: str | None = None,
         val_image_root: str | None = None,
+        test_annotation_file: str | None = None,
+        test_image_root: str | None = None,
         image_size: int = 64,
         train_scenes: int = 2000,
         val_scenes: int = 200,
+        test_scenes: int = 200,
         batch_size: int = 16,
         num_workers: int = 2,
         augment: AugmentConfig | None = None,
         seed: int = 0,
+        data_seed: int = 0,
+        cache_scenes: bool = True,
+        predict_split: Literal["train", "val", "test"] = "test",
     ) -> None:
         super().__init__()
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if num_workers < 0:
             raise ValueError(f"num_workers must be >= 0, got {num_workers}")
+        if min(seed, data_seed) < 0:
+            raise ValueError(f"seed and data_seed must be >= 0, got {seed}, {data_seed}")
+        if predict_split not in SPLITS:
+            raise ValueError(f"predict_split must be one of {list(SPLITS)}, got {predict_split!r}")
+        if source != "synthetic" and source not in READERS:
+            raise ValueError(f"unknown source {source!r}; choose from ['synthetic', *{sorted(READERS)}]")
         self.source = source
         self.files = {
             "train": (train_annotation_file, train_image_root),
             "val": (val_annotation_file, val_image_root),
+            "test": (test_annotation_file, test_image_root),
         }
         self.image_size = int(image_size)
-        self.num_scenes = {"train": int(train_scenes), "val": int(val_scenes)}
-        self.batch_size, self.num_workers, self.seed = int(batch_size), int(num_workers), int(seed)
+        self.num_scenes = {"train": int(train_scenes), "val": int(val_scenes), "test": int(test_scenes)}
+        self.batch_size, self.num_workers = int(batch_size), int(num_workers)
+        self.seed, self.data_seed, self.cache_scenes = int(seed), int(data_seed), bool(cache_scenes)
+        self.predict_split = predict_split
         if isinstance(augment, dict):  # as stored in a checkpoint's hyper-parameters
             augment = AugmentConfig(**augment)
         self.augment = augment if augment is not None else AugmentConfig()
-        self.train_dataset: Dataset | None = None
-        self.val_dataset: Dataset | None = None
-
-    def _save_hparams(self, frame) -> None:
-        # the augmentation config is stored as a plain dict so checkpoints load with weights_only
-        self.save_hyperparameters(ignore=["augment"], frame=frame)
+        self.augmenter = SceneAugment(self.augment) if self.augment.enabled else None
+        # every __init__ argument of the subclass chain; augment as a dict, so checkpoints load with weights_only
+        self.save_hyperparameters(ignore=["augment"])
         self.hparams["augment"] = asdict(self.augment)
+        self.datasets: dict[str, Dataset] = {}
 
-    def scenes(self, split: str, train: bool) -> Dataset:
-        """The (augmented, when ``train``) scene source of ``split``."""
+    # ------------------------------------------------------------------ items
+    def scenes(self, split: str) -> Dataset:
+        """The scene source of ``split`` (synthetic scenes rendered once when ``cache_scenes``)."""
         scenes = build_scene_source(
-            self.source, split, self.num_scenes[split], self.image_size, *self.files[split], self.seed
+            self.source, split, self.num_scenes[split], self.image_size, *self.files[split], self.data_seed
         )
-        if train and self.augment.enabled:
-            scenes = TransformedScenes(scenes, SceneAugment(self.augment, seed=self.seed))
+        if self.source == "synthetic" and self.cache_scenes:
+            scenes = cached_scenes(scenes, self.num_workers)
         return scenes
 
+    def item_args(self, train: bool) -> dict:
+        """What every item dataset takes: training draws from ``seed`` with augmentation, evaluation
+        draws fixed by ``data_seed``, and the indexing processes."""
+        return {
+            "train": train,
+            "seed": self.seed if train else self.data_seed,
+            "augment": self.augmenter if train else None,
+            "num_workers": self.num_workers,
+        }
+
     def make_dataset(self, scenes: Dataset, train: bool) -> Dataset:
-        """Items of one split; implemented by subclasses."""
+        """Items of one split (``train``: the training items); implemented by subclasses."""
         raise NotImplementedError
 
-    def setup(self, stage: str | None = None) -> None:
-        if stage in (None, "fit") and self.train_dataset is None:
-            self.train_dataset = self.make_dataset(self.scenes("train", train=True), train=True)
-        if stage in (None, "fit", "validate") and self.val_dataset is None:
-            self.val_dataset = self.make_dataset(self.scenes("val", train=False), train=False)
+    def dataset(self, split: str) -> Dataset:
+        """The items of ``split``, built on first use."""
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {list(SPLITS)}, got {split!r}")
+        if split not in self.datasets:
+            self.datasets[split] = self.make_dataset(self.scenes(split), train=split == "train")
+        return self.datasets[split]
 
-    def _loader(self, ds: Dataset, shuffle: bool) -> DataLoader:
+    @property
+    def train_dataset(self) -> Dataset:
+        return self.dataset("train")
+
+    @property
+    def val_dataset(self) -> Dataset:
+        return self.dataset("val")
+
+    @property
+    def test_dataset(self) -> Dataset:
+        return self.dataset("test")
+
+    def setup(self, stage: str | None = None) -> None:
+        needed = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": (self.predict_split,)}
+        for split in needed.get(stage, SPLITS) if stage is not None else SPLITS:
+            self.dataset(split)
+
+    # ------------------------------------------------------------------ loaders
+    def _loader(self, ds: Dataset, sampler=None) -> DataLoader:
+        # the last, smaller batch is kept: an epoch visits every instance
         n = self.num_workers
-        return DataLoader(
-            ds,
-            batch_size=self.batch_size,
-            shuffle=shuffle,
-            num_workers=n,
-            persistent_workers=n > 0,
-            drop_last=shuffle and len(ds) >= self.batch_size,
-        )
+        return DataLoader(ds, batch_size=self.batch_size, sampler=sampler, num_workers=n, persistent_workers=n > 0)
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_dataset, shuffle=True)
+        ds = self.dataset("train")
+        return self._loader(ds, EpochSampler(ds, shuffle=True, seed=self.seed))
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val_dataset, shuffle=False)
+        return self._loader(self.dataset("val"))
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.dataset("test"))
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader(self.dataset(self.predict_split))
 
 
 class InstanceCropDataModule(SceneDataModule):
-    """Instance crops (:class:`InstanceCrops`) for training and validation.
+    """Instance crops (:class:`~amodal_compose.data.datasets.InstanceCrops`): every eligible instance
+    of every scene, once per epoch.
 
     Args:
         crop_size: network input side.
         enlarge: crop box enlargement.
-        select: which instances (``"any"``, ``"occluded"``, ``"unoccluded"``).
+        select: which instances are training items (``"any"``, ``"occluded"``, ``"unoccluded"``).
+        eval_select: which are validation / test items (default: as ``select``).
         **kwargs: the scene-source and loader arguments of :class:`SceneDataModule`.
 
     Example:
         >>> dm = InstanceCropDataModule(train_scenes=8, val_scenes=4, image_size=32, crop_size=32)
-        >>> dm.setup("fit"); len(dm.train_dataset)
-        8
+        >>> dm.setup("fit"); len(dm.train_dataset) > 8  # instances, not scenes
+        True
     """
 
     def __init__(
         self,
-        source: str = "synthetic",
-        train_annotation_file: str | None = None,
-        train_image_root: str | None = None,
-        val_annotation_file: str | None = None,
-        val_image_root: str | None = None,
-        image_size: int = 64,
-        train_scenes: int = 2000,
-        val_scenes: int = 200,
         crop_size: int = 64,
         enlarge: float = 1.5,
         select: Literal["any", "occluded", "unoccluded"] = "any",
-        batch_size: int = 16,
-        num_workers: int = 2,
-        augment: AugmentConfig | None = None,
-        seed: int = 0,
+        eval_select: Literal["any", "occluded", "unoccluded"] | None = None,
+        **kwargs,
     ) -> None:
-        super().__init__(
-            source, train_annotation_file, train_image_root, val_annotation_file, val_image_root,
-            image_size, train_scenes, val_scenes, batch_size, num_workers, augment, seed,
-        )  # fmt: skip
-        self._save_hparams(inspect.currentframe())
-        self.crop_size, self.enlarge, self.select = int(crop_size), float(enlarge), select
+        super().__init__(**kwargs)
+        self.crop_size, self.enlarge = int(crop_size), float(enlarge)
+        self.select = {True: select, False: eval_select or select}
+
+    def crop_args(self, train: bool) -> dict:
+        return {"crop_size": self.crop_size, "enlarge": self.enlarge, "select": self.select[train],
+                **self.item_args(train)}  # fmt: skip
 
     def make_dataset(self, scenes: Dataset, train: bool) -> Dataset:
-        return InstanceCrops(scenes, crop_size=self.crop_size, enlarge=self.enlarge, select=self.select, seed=self.seed)
+        return InstanceCrops(scenes, **self.crop_args(train))
 
 
 class ShapeDataModule(InstanceCropDataModule):
-    """f_shape data (AMICO section 3.3): occluded and unoccluded instance crops with ``m_edit``.
+    """f_shape data (AMICO section 3.3): instance crops with ``m_edit``.
 
     Args:
-        edit_pixels: largest random dilation / erosion of the visible mask, at 256 px (scaled
-            to ``crop_size``); validation uses the exact visible mask.
-        **kwargs: see :class:`InstanceCropDataModule` (``select="any"`` by default).
+        edit_pixels: largest random dilation / erosion of the visible mask, at 256 px (scaled to
+            ``crop_size``), drawn anew every epoch; validation and test use the exact visible mask.
+        **kwargs: see :class:`InstanceCropDataModule` (``select="any"`` by default) and
+            :class:`SceneDataModule`.
 
     Example:
         >>> dm = ShapeDataModule(train_scenes=4, val_scenes=2, image_size=32, crop_size=32)
@@ -221,35 +260,12 @@ class ShapeDataModule(InstanceCropDataModule):
         ['amodal_mask', 'area_ratio', 'background']
     """
 
-    def __init__(
-        self,
-        source: str = "synthetic",
-        train_annotation_file: str | None = None,
-        train_image_root: str | None = None,
-        val_annotation_file: str | None = None,
-        val_image_root: str | None = None,
-        image_size: int = 64,
-        train_scenes: int = 2000,
-        val_scenes: int = 200,
-        crop_size: int = 64,
-        enlarge: float = 1.5,
-        select: Literal["any", "occluded", "unoccluded"] = "any",
-        edit_pixels: int = 12,
-        batch_size: int = 16,
-        num_workers: int = 2,
-        augment: AugmentConfig | None = None,
-        seed: int = 0,
-    ) -> None:
-        super().__init__(
-            source, train_annotation_file, train_image_root, val_annotation_file, val_image_root,
-            image_size, train_scenes, val_scenes, crop_size, enlarge, select, batch_size, num_workers,
-            augment, seed,
-        )  # fmt: skip
-        self._save_hparams(inspect.currentframe())
+    def __init__(self, edit_pixels: int = 12, **kwargs) -> None:
+        super().__init__(**kwargs)
         self.edit_pixels = int(edit_pixels)
 
     def make_dataset(self, scenes: Dataset, train: bool) -> Dataset:
-        return EditedCrops(super().make_dataset(scenes, train), self.edit_pixels, edit=train, seed=self.seed)
+        return EditedCrops(scenes, self.edit_pixels, **self.crop_args(train))
 
 
 class CompositionDataModule(SceneDataModule):
@@ -262,8 +278,9 @@ class CompositionDataModule(SceneDataModule):
         background: ``"clean"`` (true background, synthetic only) or ``"inpaint"`` (Telea, as the
             paper does on real data; the only choice for reader sources).
         min_dilation, max_dilation: coarse cut-out dilation at 256 px for training (paper: 0-25).
-        val_min_dilation, val_max_dilation: the same for validation (AMICO Table 2: 5-10).
-        color_strength: colour-transfer strength range (paper: full transfer, 1).
+        eval_min_dilation, eval_max_dilation: the same for validation and test (AMICO Table 2: 5-10).
+        color_strength: colour-transfer strength range for training (paper: full transfer, 1).
+        eval_color_strength: the same for validation and test.
         **kwargs: the scene-source and loader arguments of :class:`SceneDataModule`.
 
     Example:
@@ -274,46 +291,32 @@ class CompositionDataModule(SceneDataModule):
 
     def __init__(
         self,
-        source: str = "synthetic",
-        train_annotation_file: str | None = None,
-        train_image_root: str | None = None,
-        val_annotation_file: str | None = None,
-        val_image_root: str | None = None,
-        image_size: int = 64,
-        train_scenes: int = 2000,
-        val_scenes: int = 200,
         crop_size: int = 64,
         enlarge_range: tuple[float, float] = (0.7, 2.2),
         background: Literal["clean", "inpaint"] = "clean",
         min_dilation: int = 0,
         max_dilation: int = 25,
-        val_min_dilation: int = 5,
-        val_max_dilation: int = 10,
+        eval_min_dilation: int = 5,
+        eval_max_dilation: int = 10,
         color_strength: tuple[float, float] = (1.0, 1.0),
-        batch_size: int = 16,
-        num_workers: int = 2,
-        augment: AugmentConfig | None = None,
-        seed: int = 0,
+        eval_color_strength: tuple[float, float] = (1.0, 1.0),
+        **kwargs,
     ) -> None:
-        super().__init__(
-            source, train_annotation_file, train_image_root, val_annotation_file, val_image_root,
-            image_size, train_scenes, val_scenes, batch_size, num_workers, augment, seed,
-        )  # fmt: skip
-        if background == "clean" and source != "synthetic":
+        super().__init__(**kwargs)
+        if background == "clean" and self.source != "synthetic":
             raise ValueError(
                 f"background='clean' needs the true background, which only the synthetic source has; "
-                f"use background='inpaint' with source={source!r}"
+                f"use background='inpaint' with source={self.source!r}"
             )
-        self._save_hparams(inspect.currentframe())
         self.pair_args = dict(crop_size=crop_size, enlarge_range=tuple(enlarge_range), background=background)
-        self.dilation = {True: (min_dilation, max_dilation), False: (val_min_dilation, val_max_dilation)}
-        self.color_strength = tuple(color_strength)
+        self.dilation = {True: (min_dilation, max_dilation), False: (eval_min_dilation, eval_max_dilation)}
+        self.color_strength = {True: tuple(color_strength), False: tuple(eval_color_strength)}
 
     def make_dataset(self, scenes: Dataset, train: bool) -> Dataset:
         lo, hi = self.dilation[train]
         return CompositionPairs(
-            scenes, **self.pair_args, min_dilation=lo, max_dilation=hi, color_strength=self.color_strength,
-            seed=self.seed,
+            scenes, **self.pair_args, min_dilation=lo, max_dilation=hi, color_strength=self.color_strength[train],
+            **self.item_args(train),
         )  # fmt: skip
 
 
@@ -326,6 +329,9 @@ class ContentDataModule(SceneDataModule):
         enlarge: crop enlargement around the object.
         object_from: ``"amodal"`` (full synthetic objects) or ``"visible"`` (real data, as the paper).
         hidden_range: hidden share range (paper: [0.1, 0.9]).
+        eval_occlusion: validation / test items: ``"simulated"`` (as training: a placed eraser) or
+            ``"real"``: the scenes' own occlusions, whose hidden content the synthetic set knows
+            (:class:`~amodal_compose.data.pairs.RealOcclusions`; synthetic only).
         **kwargs: the scene-source and loader arguments of :class:`SceneDataModule`.
 
     Example:
@@ -336,37 +342,31 @@ class ContentDataModule(SceneDataModule):
 
     def __init__(
         self,
-        source: str = "synthetic",
-        train_annotation_file: str | None = None,
-        train_image_root: str | None = None,
-        val_annotation_file: str | None = None,
-        val_image_root: str | None = None,
-        image_size: int = 64,
-        train_scenes: int = 2000,
-        val_scenes: int = 200,
         crop_size: int = 64,
         enlarge: float = 1.2,
         object_from: Literal["amodal", "visible"] = "amodal",
         hidden_range: tuple[float, float] = (0.1, 0.9),
-        batch_size: int = 16,
-        num_workers: int = 2,
-        augment: AugmentConfig | None = None,
-        seed: int = 0,
+        eval_occlusion: Literal["simulated", "real"] = "simulated",
+        **kwargs,
     ) -> None:
-        super().__init__(
-            source, train_annotation_file, train_image_root, val_annotation_file, val_image_root,
-            image_size, train_scenes, val_scenes, batch_size, num_workers, augment, seed,
-        )  # fmt: skip
-        if object_from == "amodal" and source != "synthetic":
+        super().__init__(**kwargs)
+        if object_from == "amodal" and self.source != "synthetic":
             raise ValueError(
-                f"object_from='amodal' needs full object layers (synthetic only); use 'visible' with {source!r}"
+                f"object_from='amodal' needs full object layers (synthetic only); use 'visible' with {self.source!r}"
             )
+        if eval_occlusion == "real" and self.source != "synthetic":
+            raise ValueError(f"eval_occlusion='real' needs known hidden content (synthetic only), not {self.source!r}")
+        if eval_occlusion not in ("simulated", "real"):
+            raise ValueError(f"eval_occlusion must be 'simulated' or 'real', got {eval_occlusion!r}")
         if crop_size % 8:
             raise ValueError(f"crop_size must be a multiple of 8 for the content generator, got {crop_size}")
-        self._save_hparams(inspect.currentframe())
+        self.eval_occlusion = eval_occlusion
         self.pair_args = dict(
             crop_size=crop_size, enlarge=enlarge, object_from=object_from, hidden_range=tuple(hidden_range)
         )
 
     def make_dataset(self, scenes: Dataset, train: bool) -> Dataset:
-        return ContentPairs(scenes, **self.pair_args, seed=self.seed)
+        if not train and self.eval_occlusion == "real":
+            a = self.pair_args
+            return RealOcclusions(scenes, a["crop_size"], a["enlarge"], a["hidden_range"], num_workers=self.num_workers)
+        return ContentPairs(scenes, **self.pair_args, **self.item_args(train))

@@ -1,68 +1,83 @@
-"""Map-style torch Datasets over scenes: whole scenes, or square instance crops.
+"""Map-style datasets: whole synthetic scenes, and per-instance items over any scene source.
 
-Both are lazy: the synthetic set renders a scene from its seed in ``__getitem__`` (no files), and
-the readers decode masks on access, so a 2-worker DataLoader keeps a 64 px training step fed.
+:class:`InstanceDataset` is the base of every training-item dataset of the package (instance crops,
+``m_edit`` crops, composition and content pairs, and those of later networks):
+
+* an item is an (image, instance) pair: the dataset lists every eligible instance of every scene
+  (:class:`~amodal_compose.data.index.InstanceIndex`), so an epoch visits each once;
+* ``dataset[(epoch, index)]`` builds the item with draws that depend on ``(seed, epoch, index,
+  purpose)`` (:class:`~amodal_compose.data.sampling.ItemDraws`): training items (``train=True``) are
+  new every epoch, evaluation items are fixed (epoch 0); ``dataset[index]`` is epoch 0;
+* training items may be augmented (:class:`~amodal_compose.data.augment.SceneAugment`), seeded by
+  the same draws.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import torch
-from torch import Tensor
 from torch.utils.data import Dataset
 
 from ..ops.masks import bbox, crop_square, square_box
 from ..structures import Keys, Scene
+from .augment import SceneAugment
+from .index import InstanceIndex, InstanceStats
+from .sampling import ItemDraws, split_key
 from .synthetic import SyntheticConfig, SyntheticSceneGenerator
 
-__all__ = ["SyntheticScenes", "InstanceCrops", "CachedItems", "SPLIT_OFFSETS", "collate_scenes"]
-
-#: seed offsets that keep train / val / test scenes disjoint for any length below 10 million.
-SPLIT_OFFSETS = {"train": 0, "val": 10_000_000, "test": 20_000_000}
+__all__ = [
+    "SyntheticScenes",
+    "InstanceDataset",
+    "InstanceCrops",
+    "crop_instance",
+    "scene_id",
+    "collate_scenes",
+    "SceneSource",
+]
 
 SceneSource = Sequence[Scene] | Dataset
+SPLITS = ("train", "val", "test")
 
 
 class SyntheticScenes(Dataset):
-    """``length`` synthetic scenes; scene ``i`` of a split is rendered from seed ``offset + seed + i``.
+    """``length`` synthetic scenes of a split; scene ``i`` is rendered from a seed hashed from
+    ``(split, seed, i)``, so splits and seeds never share a scene.
 
     Args:
         length: number of scenes.
         image_size: side in pixels (32-512).
-        split: ``"train"``, ``"val"`` or ``"test"`` (disjoint seed ranges, see :data:`SPLIT_OFFSETS`).
-        seed: base seed added to the split offset.
-        transform: optional ``Scene -> Scene`` (e.g. :class:`~amodal_compose.data.augment.SceneAugment`).
+        split: ``"train"``, ``"val"`` or ``"test"``.
+        seed: data seed (another seed, another set of scenes).
         **config: fields of :class:`~amodal_compose.data.synthetic.SyntheticConfig`.
 
     Example:
         >>> ds = SyntheticScenes(4, image_size=32, split="val")
-        >>> ds[0].scene_id == SPLIT_OFFSETS["val"]
+        >>> ds[0].scene_id == ds.scene_seed(0)
         True
     """
 
-    def __init__(
-        self,
-        length: int = 1000,
-        image_size: int = 64,
-        split: str = "train",
-        seed: int = 0,
-        transform: Callable[[Scene], Scene] | None = None,
-        **config: Any,
-    ) -> None:
-        if split not in SPLIT_OFFSETS:
-            raise ValueError(f"split must be one of {sorted(SPLIT_OFFSETS)}, got {split!r}")
+    def __init__(self, length: int = 1000, image_size: int = 64, split: str = "train", seed: int = 0, **config: Any):
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {list(SPLITS)}, got {split!r}")
         if length < 0:
             raise ValueError(f"length must be >= 0, got {length}")
-        self.length = int(length)
-        self.base_seed = SPLIT_OFFSETS[split] + int(seed)
+        self.length, self.split, self.seed = int(length), split, int(seed)
         self.generator = SyntheticSceneGenerator(SyntheticConfig(image_size=image_size, **config))
-        self.transform = transform
 
     @property
     def categories(self) -> tuple[str, ...]:
         return self.generator.categories
+
+    @property
+    def cache_key(self) -> tuple:
+        """Identifies the scenes (for :func:`~amodal_compose.data.index.cached_scenes`)."""
+        return ("synthetic", repr(self.generator.config), self.split, self.seed, self.length)
+
+    def scene_seed(self, index: int) -> int:
+        """The generator seed of scene ``index``."""
+        return ItemDraws(self.seed, 0, index, stream=f"scenes/{self.split}").seed("scene")
 
     def __len__(self) -> int:
         return self.length
@@ -70,8 +85,7 @@ class SyntheticScenes(Dataset):
     def __getitem__(self, index: int) -> Scene:
         if not 0 <= index < self.length:
             raise IndexError(f"index {index} out of range for {self.length} scenes")
-        scene = self.generator(self.base_seed + index)
-        return self.transform(scene) if self.transform is not None else scene
+        return self.generator(self.scene_seed(index))
 
 
 def collate_scenes(scenes: list[Scene]) -> list[Scene]:
@@ -79,28 +93,102 @@ def collate_scenes(scenes: list[Scene]) -> list[Scene]:
     return list(scenes)
 
 
-class InstanceCrops(Dataset):
-    """Square crops around single instances, resized to ``crop_size``: the unit most networks train on.
+class InstanceDataset(Dataset):
+    """Base of the per-instance datasets: one item per eligible ``(scene, instance)`` of a source.
 
-    Item ``i`` takes scene ``i % len(scenes)`` and picks one eligible instance of it with a generator
-    seeded by ``(seed, i)``, so an epoch sees every scene and the choice is reproducible. A crop is
-    the adaptive square around the visible box (or the amodal box with ``box_from="amodal"``),
-    enlarged by ``enlarge`` (PCNet uses 3 for ordering / completion).
+    Subclasses set their own attributes, call ``super().__init__`` (which builds the index with
+    their :meth:`eligible`), and implement :meth:`build`.
 
     Args:
-        scenes: any scene source (``SyntheticScenes``, a reader, a list).
+        scenes: any scene source (``SyntheticScenes``, a :class:`~amodal_compose.data.index.CachedScenes`,
+            a reader, a list of scenes).
+        train: training items (new draws every epoch, augmented) or evaluation items (fixed).
+        seed: seed of the draws.
+        augment: scene augmentation applied to training items (``None``: none).
+        min_visible_pixels: instances with fewer visible pixels are not items.
+        num_workers: processes that read the scenes while indexing.
+    """
+
+    def __init__(
+        self, scenes: SceneSource, train: bool = False, seed: int = 0, augment: SceneAugment | None = None,
+        min_visible_pixels: int = 4, num_workers: int = 0,
+    ) -> None:  # fmt: skip
+        if len(scenes) == 0:
+            raise ValueError(f"{type(self).__name__}: the scene source is empty")
+        if seed < 0:
+            raise ValueError(f"seed must be >= 0, got {seed}")
+        self.scenes, self.train, self.seed, self.augment = scenes, bool(train), int(seed), augment
+        self.min_visible_pixels = int(min_visible_pixels)
+        self.index = InstanceIndex(scenes, self.eligible, num_workers)
+
+    def eligible(self, stats: InstanceStats) -> bool:
+        """Whether an instance is an item (subclasses add their conditions)."""
+        return stats.visible_pixels >= self.min_visible_pixels
+
+    def build(self, scene: Scene, k: int, draws: ItemDraws) -> dict[str, Any]:
+        """The item of instance ``k`` of ``scene``, drawing from ``draws``."""
+        raise NotImplementedError
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def draws(self, key: Any) -> tuple[ItemDraws, int]:
+        """The draws and the index of an item key (``index`` or ``(epoch, index)``)."""
+        epoch, index = split_key(key)
+        if not 0 <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} items")
+        if not self.train:
+            epoch = 0  # evaluation items are fixed
+        return ItemDraws(self.seed, epoch, index, "train" if self.train else "eval"), index
+
+    def __getitem__(self, key: Any) -> dict[str, Any]:
+        draws, index = self.draws(key)
+        i, source_k = self.index[index]
+        scene, k = self.scenes[i], source_k
+        if self.train and self.augment is not None:
+            scene, k = self._augmented(scene, k, draws)
+        item = self.build(scene, k, draws)
+        item[Keys.INSTANCE] = torch.tensor(source_k, dtype=torch.int64)
+        return item
+
+    def _augmented(self, scene: Scene, k: int, draws: ItemDraws) -> tuple[Scene, int]:
+        """The augmented scene and the instance's new position in it; the scene unchanged when the
+        augmentation moved the instance out of view or made it ineligible (a rare shift or scale)."""
+        out = self.augment(scene, seed=draws.seed("augment"))
+        for j, inst in enumerate(out.instances):
+            if inst.meta.get("source_index") == k:
+                return (out, j) if self.eligible(InstanceStats.of(inst)) else (scene, k)
+        return scene, k
+
+    def random_instance(self, generator: torch.Generator) -> tuple[Scene, int]:
+        """Another item's scene and instance, drawn with ``generator`` (e.g. an eraser's shape)."""
+        i, k = self.index[int(torch.randint(len(self.index), (1,), generator=generator))]
+        return self.scenes[i], k
+
+
+class InstanceCrops(InstanceDataset):
+    """Square crops around single instances, resized to ``crop_size``: the unit most networks train on.
+
+    A crop is the adaptive square around the visible box (or the amodal box with
+    ``box_from="amodal"``), enlarged by ``enlarge`` (PCNet uses 3 for ordering / completion).
+
+    Args:
+        scenes: any scene source.
         crop_size: output side.
         enlarge: box enlargement factor.
         select: ``"any"``, ``"occluded"`` (hidden share > 0, needs amodal masks) or ``"unoccluded"``.
-        min_visible_pixels: instances with fewer visible pixels are not picked.
+        min_visible_pixels: instances with fewer visible pixels are not items.
         box_from: ``"modal"`` or ``"amodal"`` box.
-        length: items per epoch (default: number of scenes).
-        seed: base seed of the instance choice.
+        train, seed, augment, num_workers: see :class:`InstanceDataset`.
 
     Returns (per item) a dict with ``Keys`` entries: ``IMAGE``, ``MODAL_MASK``, ``AMODAL_MASK``,
     ``INVISIBLE_MASK``, ``LAYER`` and ``BACKGROUND`` (zeros where unknown), ``CATEGORY``, ``BOX``,
-    ``OCCLUDED_RATIO``, ``AREA_RATIO`` (visible mask area / crop area) and ``SCENE_ID``. Scenes with no
-    eligible instance are skipped to the next scene.
+    ``OCCLUDED_RATIO``, ``AREA_RATIO`` (visible mask area / crop area) and ``SCENE_ID``.
+
+    Example:
+        >>> crops = InstanceCrops(SyntheticScenes(8, 32), crop_size=32, select="occluded")
+        >>> crops[0][Keys.OCCLUDED_RATIO] > 0
+        tensor(True)
     """
 
     def __init__(
@@ -111,76 +199,29 @@ class InstanceCrops(Dataset):
         select: Literal["any", "occluded", "unoccluded"] = "any",
         min_visible_pixels: int = 4,
         box_from: Literal["modal", "amodal"] = "modal",
-        length: int | None = None,
+        train: bool = False,
         seed: int = 0,
+        augment: SceneAugment | None = None,
+        num_workers: int = 0,
     ) -> None:
         if select not in ("any", "occluded", "unoccluded"):
             raise ValueError(f"select must be 'any', 'occluded' or 'unoccluded', got {select!r}")
         if box_from not in ("modal", "amodal"):
             raise ValueError(f"box_from must be 'modal' or 'amodal', got {box_from!r}")
-        if len(scenes) == 0:
-            raise ValueError("InstanceCrops: the scene source is empty")
-        self.scenes = scenes
-        self.crop_size = int(crop_size)
-        self.enlarge = float(enlarge)
-        self.select = select
-        self.min_visible_pixels = int(min_visible_pixels)
-        self.box_from = box_from
-        self.length = int(length) if length is not None else len(scenes)
-        self.seed = int(seed)
+        self.crop_size, self.enlarge, self.select, self.box_from = int(crop_size), float(enlarge), select, box_from
+        super().__init__(scenes, train, seed, augment, min_visible_pixels, num_workers)
 
-    def __len__(self) -> int:
-        return self.length
+    def eligible(self, stats: InstanceStats) -> bool:
+        if not super().eligible(stats):
+            return False
+        if self.select == "any":
+            return True
+        if stats.amodal_pixels is None:
+            raise ValueError(f"select={self.select!r} needs amodal masks, which this source lacks")
+        return (stats.occluded_ratio > 0) == (self.select == "occluded")
 
-    def _eligible(self, scene: Scene) -> list[int]:
-        out = []
-        for k, inst in enumerate(scene.instances):
-            if float(inst.modal_mask.sum()) < self.min_visible_pixels:
-                continue
-            if self.select != "any":
-                if inst.amodal_mask is None:
-                    raise ValueError(
-                        f"select={self.select!r} needs amodal masks; scene {scene.scene_id} has none"
-                    )
-                if inst.is_occluded != (self.select == "occluded"):
-                    continue
-            out.append(k)
-        return out
-
-    def __getitem__(self, index: int) -> dict[str, Tensor | Any]:
-        if not 0 <= index < self.length:
-            raise IndexError(f"index {index} out of range for {self.length} items")
-        what = f"an instance with select={self.select!r}"
-        scene, k = pick_instance(self.scenes, index, self._eligible, item_generator(self.seed, index), what)
+    def build(self, scene: Scene, k: int, draws: ItemDraws) -> dict[str, Any]:
         return crop_instance(scene, k, self.crop_size, self.enlarge, self.box_from)
-
-
-def item_generator(seed: int, index: int, stream: int = 0) -> torch.Generator:
-    """The generator of item ``index``: reproducible, and independent between ``stream`` numbers
-    (so a wrapper's randomness does not repeat the wrapped dataset's choices)."""
-    return torch.Generator().manual_seed(int(seed) * 1_000_003 + int(index) + int(stream))
-
-
-def pick_instance(
-    scenes: SceneSource,
-    index: int,
-    eligible: Callable[[Scene], list[int]],
-    generator: torch.Generator,
-    what: str = "an eligible instance",
-) -> tuple[Scene, int]:
-    """Scene ``index % len(scenes)`` (or the next one holding an eligible instance) and one of its
-    eligible instances, drawn with ``generator``.
-
-    Raises:
-        RuntimeError: no scene holds an eligible instance.
-    """
-    n = len(scenes)
-    for step in range(n):
-        scene = scenes[(index + step) % n]
-        cands = eligible(scene)
-        if cands:
-            return scene, cands[int(torch.randint(len(cands), (1,), generator=generator))]
-    raise RuntimeError(f"no scene holds {what}")
 
 
 def crop_instance(
@@ -209,41 +250,11 @@ def crop_instance(
         Keys.BOX: box.as_tensor(),
         Keys.OCCLUDED_RATIO: torch.tensor(inst.occluded_ratio or 0.0),
         Keys.AREA_RATIO: torch.tensor(float(modal.mean())),
-        Keys.SCENE_ID: scene.scene_id if scene.scene_id is not None else -1,
+        Keys.SCENE_ID: scene_id(scene),
     }
     return item
 
 
-class CachedItems(Dataset):
-    """Every item of ``dataset`` computed once (in ``num_workers`` processes) and kept in memory.
-
-    Trades sample variety for speed: on a 2-core CPU the rendering of synthetic pairs costs as
-    much as a small training step, so benchmarks train for several epochs over a cached set.
-
-    Args:
-        dataset: a map-style dataset of dict items with tensor values.
-        num_workers: loader processes used to build the cache.
-        batch_size: items per worker batch while building.
-
-    Example:
-        >>> ds = CachedItems(InstanceCrops(SyntheticScenes(4, image_size=32), crop_size=32), num_workers=0)
-        >>> len(ds), tuple(ds[0]["image"].shape)
-        (4, (3, 32, 32))
-    """
-
-    def __init__(self, dataset: Dataset, num_workers: int = 2, batch_size: int = 64) -> None:
-        loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, num_workers=num_workers)
-        columns: dict[str, list] = {}
-        for batch in loader:
-            for k, v in batch.items():
-                columns.setdefault(k, []).append(v)
-        self.data = {k: torch.cat(v) if isinstance(v[0], Tensor) else sum(v, []) for k, v in columns.items()}
-        self.length = len(dataset)
-
-    def __len__(self) -> int:
-        return self.length
-
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        if not 0 <= index < self.length:
-            raise IndexError(f"index {index} out of range for {self.length} items")
-        return {k: v[index] for k, v in self.data.items()}
+def scene_id(scene: Scene) -> int:
+    """The scene's id as a batchable integer (-1 when unknown)."""
+    return int(scene.scene_id) if isinstance(scene.scene_id, int) else -1

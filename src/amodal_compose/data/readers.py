@@ -38,6 +38,7 @@ from pycocotools import mask as mask_utils
 from torch.utils.data import Dataset
 
 from ..structures import Instance, Scene
+from .index import InstanceStats
 
 __all__ = [
     "AnnotationFormatError",
@@ -275,6 +276,13 @@ class SceneReader(Dataset):
             scene.order = scene.order_from_masks()
             scene.meta["order_source"] = "masks" if scene.order is not None else None
         return scene
+
+    def instance_stats(self, index: int) -> list[InstanceStats]:
+        """The instances' areas and categories of scene ``index``, from its masks alone (no image is
+        read): what :class:`~amodal_compose.data.index.InstanceIndex` needs to index by instance."""
+        info, anns, extra = self._records[index]
+        instances, _ = self._instances(info, anns, extra, int(info["height"]), int(info["width"]))
+        return [InstanceStats.of(inst) for inst in instances]
 
     def _make_instance(
         self, modal: np.ndarray, amodal: np.ndarray | None, category: int, meta: dict

@@ -1,6 +1,7 @@
 """AMICO's content-completion GAN: generator / critic shapes and gradients, manual optimisation,
 configs, and training under DDP."""
 
+import json
 import os
 import subprocess
 import sys
@@ -33,9 +34,12 @@ def test_generator_and_critic_shapes(size):
     g = ContentGenerator(**TINY_G)
     vis = torch.zeros(2, 1, size, size)
     vis[..., : size // 2, :] = 1
-    out = g(torch.rand(2, 3, size, size), vis, 1 - vis)
+    obj = torch.rand(2, 3, size, size)
+    out = g(obj, vis, 1 - vis)
     assert all(v.shape == (2, 3, size, size) for v in out.values())
     # completed keeps the visible pixels and takes the refined ones in the hole
+    torch.testing.assert_close(out["completed"] * vis, obj * vis)
+    torch.testing.assert_close(out["completed"] * (1 - vis), out["refine"] * (1 - vis))
     assert Critic(3, (8, 16), size)(out["completed"]).shape == (2,)
     with pytest.raises(ValueError, match="multiples of 16"):  # 8 * attention_rate
         g(torch.rand(1, 3, 40, 40), torch.ones(1, 1, 40, 40), torch.zeros(1, 1, 40, 40))
@@ -102,17 +106,6 @@ def test_manual_optimisation_changes_both_networks(tmp_path):
     assert loaded.generator.init_args["coarse_width"] == 8 and loaded.critic.init_args["image_size"] == 32
 
 
-def test_validation_scores_f_content_and_baselines(tmp_path):
-    s = _system()
-    trainer = pl.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False, limit_val_batches=2,
-                         default_root_dir=tmp_path)
-    dm = ContentDataModule(train_scenes=4, val_scenes=8, image_size=32, crop_size=32, batch_size=4, num_workers=0)
-    metrics = trainer.validate(s, dm, verbose=False)[0]
-    for m in ("f_content", "telea", "mean_fill"):
-        for k in ("l1", "psnr", "ssim"):
-            assert f"val/{k}/all/{m}" in metrics
-
-
 @pytest.mark.parametrize("dataset", ["synthetic", "cocoa", "kins"])
 def test_content_configs_parse_and_instantiate(tmp_path, monkeypatch, dataset):
     monkeypatch.chdir(tmp_path)
@@ -137,37 +130,38 @@ def test_content_fit_from_the_command_line(tmp_path, monkeypatch):
 
 
 DDP_SCRIPT = """
-import torch, pytorch_lightning as pl
+import json, sys, torch, pytorch_lightning as pl
 from amodal_compose.systems import ContentSystem
 from amodal_compose.nets import ContentGenerator, Critic
 from amodal_compose.data.datamodules import ContentDataModule
 torch.set_num_threads(1)
 s = ContentSystem(ContentGenerator(8, (1, 1, 1, 1, 1), (8, 8, 16), (2,)), Critic(3, (8, 16), 32))
 before = [p.detach().clone() for p in s.parameters()]
-dm = ContentDataModule(train_scenes=8, val_scenes=4, image_size=32, crop_size=32, batch_size=2, num_workers=0)
+dm = ContentDataModule(train_scenes=8, val_scenes=4, test_scenes=4, image_size=32, crop_size=32, batch_size=2,
+                       num_workers=0)
 t = pl.Trainer(accelerator="cpu", devices=2, strategy="ddp_find_unused_parameters_true", max_steps=4,
                limit_val_batches=0, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                enable_model_summary=False)
 t.fit(s, dm)
 changed = sum(not torch.equal(a, b.detach()) for a, b in zip(before, s.parameters()))
 checksum = sum(float(p.double().sum()) for p in s.parameters())
-print(f"DDP_OK rank={t.global_rank} step={t.global_step} changed={changed} checksum={checksum:.10e}", flush=True)
+with open(f"{sys.argv[1]}/rank{t.global_rank}.json", "w") as f:  # one file per rank: nothing interleaves
+    json.dump({"step": t.global_step, "changed": changed, "checksum": checksum}, f)
 """
 
 
 def test_gan_trains_under_ddp(tmp_path):
-    """Two gloo ranks on the CPU (one thread each): the alternating G / D updates synchronise."""
+    """Two gloo ranks on the CPU (one thread each): the alternating G / D updates synchronise. Each rank
+    writes its result to its own file (printed lines of two processes can interleave)."""
     script = tmp_path / "ddp_gan.py"
     script.write_text(DDP_SCRIPT)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    res = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True,
-                         timeout=300)
+    res = subprocess.run([sys.executable, str(script), str(tmp_path)], cwd=tmp_path, env=env, capture_output=True,
+                         text=True, timeout=300)  # fmt: skip
     assert res.returncode == 0, res.stderr[-3000:]
-    lines = [ln for ln in (res.stdout + res.stderr).splitlines() if ln.startswith("DDP_OK")]
-    fields = [dict(kv.split("=") for kv in ln.split()[1:]) for ln in lines]
-    assert sorted(f["rank"] for f in fields) == ["0", "1"], res.stdout + res.stderr[-2000:]
-    assert all(f["step"] == "4" and int(f["changed"]) > 0 for f in fields)
-    assert fields[0]["checksum"] == fields[1]["checksum"]  # the ranks hold the same weights
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert all(r["step"] == 4 and r["changed"] > 0 for r in ranks)
+    assert ranks[0]["checksum"] == ranks[1]["checksum"]  # the ranks hold the same weights
 
 
 def test_keep_background_ablation_feeds_the_scene(tmp_path):

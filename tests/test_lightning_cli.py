@@ -125,3 +125,27 @@ def test_resume_from_last_restores_step_epoch_optimizer_and_weights(tmp_path, mo
         assert int(rec.optimizer["state"][i]["step"]) == int(st["step"]) == 4
         torch.testing.assert_close(rec.optimizer["state"][i]["exp_avg"], st["exp_avg"])
     assert cli.trainer.global_step == 6
+
+
+@pytest.mark.parametrize("network,overlay", [("shape", "tiny"), ("compose", "tiny"), ("content", "tiny_content")])
+def test_test_and_predict_subcommands_use_the_held_out_split(tmp_path, monkeypatch, network, overlay):
+    """`test` scores the test split with the system's evaluation; `predict` writes one PNG per test
+    item and output through the configs' PredictionWriter."""
+    monkeypatch.chdir(tmp_path)
+    base = ["--config", str(CONFIGS / network / "synthetic.yaml"),
+            "--config", str(CONFIGS / "debug" / f"{overlay}.yaml")]  # fmt: skip
+    assert main(["fit", *base]) == 0
+    run = tmp_path / "runs" / f"{network}_synthetic"
+    ckpt = str(run / "checkpoints" / "last.ckpt")
+    assert main(["test", *base, "--ckpt_path", ckpt]) == 0
+    logged = "".join(p.read_text() for p in (run / "logs").rglob("metrics.csv"))
+    main_metric = {"shape": "miou_invisible/f_shape", "compose": "psnr/all/f_comp", "content": "psnr/all/f_content"}
+    assert f"test/{main_metric[network]}" in logged
+    assert main(["predict", *base, "--ckpt_path", ckpt]) == 0
+    cli = run_lightning_cli(base, run=False)
+    n = len(cli.datamodule.dataset("test"))
+    outputs = {"shape": ("visible", "amodal"), "compose": ("rgb", "alpha", "composite"),
+               "content": ("coarse", "completed")}  # fmt: skip
+    for name in outputs[network]:
+        pngs = sorted((run / "predictions" / name).glob("*.png"))
+        assert [p.stem for p in pngs] == [f"{i:06d}" for i in range(n)], name

@@ -5,58 +5,153 @@ import torch
 from torch import nn
 
 from amodal_compose.data.augment import AugmentConfig
-from amodal_compose.data.datamodules import CompositionDataModule, ShapeDataModule
-from amodal_compose.nets import AmodalShapeNet, CompositionNet
+from amodal_compose.data.datamodules import CompositionDataModule, ContentDataModule, ShapeDataModule
+from amodal_compose.metrics import MethodMetrics
+from amodal_compose.nets import AmodalShapeNet, CompositionNet, ContentGenerator, Critic
 from amodal_compose.ops.masks import erode, scaled_radius
 from amodal_compose.structures import Keys
-from amodal_compose.systems import CompositionSystem, ShapeSystem
+from amodal_compose.systems import CompositionSystem, ContentSystem, ShapeSystem
 
 TINY = dict(widths=(8, 16, 16), bottleneck=(16,))
-DM = dict(image_size=32, crop_size=32, train_scenes=8, val_scenes=4, batch_size=4, num_workers=0,
+DM = dict(image_size=32, crop_size=32, train_scenes=8, val_scenes=4, test_scenes=4, batch_size=4, num_workers=0,
           augment=AugmentConfig(enabled=False))
 
 
 def _trainer(tmp_path, steps=2, **kw):
     return pl.Trainer(
-        max_steps=steps, limit_val_batches=1, logger=False, enable_checkpointing=False,
+        max_steps=steps, limit_val_batches=1, val_check_interval=steps, logger=False, enable_checkpointing=False,
         enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path, **kw,
     )
 
 
-@pytest.mark.parametrize("system_cls,net_cls,dm_cls,keys", [
-    (ShapeSystem, AmodalShapeNet, ShapeDataModule,
-     ["val/miou_invisible/f_shape", "val/miou_invisible/raw", "val/miou_full/convex"]),
-    (CompositionSystem, CompositionNet, CompositionDataModule,
-     ["val/psnr/(0.05,0.2]/f_comp", "val/psnr/all/poisson", "val/ssim/all/cut_and_paste"]),
-])
-def test_fit_changes_weights_logs_baselines_and_reloads(tmp_path, system_cls, net_cls, dm_cls, keys):
-    system = system_cls(net_cls(**TINY))
+TINY_CONTENT = dict(coarse_width=8, coarse_repeats=(1, 1, 1, 1, 1), refine_widths=(8, 8, 16), refine_dilations=(2,))
+SYSTEMS = {
+    "shape": (lambda: ShapeSystem(AmodalShapeNet(**TINY)), ShapeDataModule),
+    "compose": (lambda: CompositionSystem(CompositionNet(**TINY)), CompositionDataModule),
+    "content": (lambda: ContentSystem(ContentGenerator(**TINY_CONTENT), Critic(3, (8, 16), 32)), ContentDataModule),
+}
+
+
+@pytest.mark.parametrize("name", ["shape", "compose"])
+def test_fit_changes_weights_and_reloads_from_the_checkpoint_alone(tmp_path, name):
+    make, dm_cls = SYSTEMS[name]
+    system = make()
     before = {k: v.clone() for k, v in system.state_dict().items()}
     trainer = _trainer(tmp_path)
     trainer.fit(system, dm_cls(**DM))
     after = system.state_dict()
     assert any(not torch.equal(before[k], after[k]) for k in before if after[k].is_floating_point())
-    for k in keys:
-        assert k in trainer.callback_metrics, sorted(trainer.callback_metrics)
+    assert f"val/{system.main_metric}" in trainer.callback_metrics
     path = tmp_path / "s.ckpt"
     trainer.save_checkpoint(path)
-    loaded = system_cls.load_from_checkpoint(path)  # no extra arguments
+    loaded = type(system).load_from_checkpoint(path)  # no extra arguments
     assert loaded.net.init_args["widths"] == list(TINY["widths"])
     for k, v in loaded.state_dict().items():
         torch.testing.assert_close(v, after[k])
 
 
-def test_shape_predict_masks_converts_and_checks_inputs():
-    system = ShapeSystem(AmodalShapeNet(**TINY)).eval()
+def _by_hand(system, dataset) -> dict[str, float]:
+    """The system's evaluation of every item of ``dataset``, computed outside Lightning."""
+    batch = torch.utils.data.default_collate([dataset[i] for i in range(len(dataset))])
+    system.eval()
+    with torch.no_grad():
+        preds, _ = system.evaluate(batch)
+    metrics = MethodMetrics(system.methods, lambda: system.scores["val"].metrics[system.methods[0]].clone())
+    system.score(metrics, preds, batch)
+    return {k: float(v) for k, v in metrics.compute().items()}
+
+
+@pytest.mark.parametrize("name", list(SYSTEMS))
+def test_validate_and_test_score_every_method_on_their_own_split(tmp_path, name):
+    """``validate`` scores the val items and ``test`` the test items, every method on the same items, and
+    the logged values are exactly those of the evaluation computed by hand on the whole split."""
+    make, dm_cls = SYSTEMS[name]
+    system, dm = make(), dm_cls(**DM)
+    trainer = pl.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False,
+                         default_root_dir=tmp_path)  # fmt: skip
+    logged = {"val": trainer.validate(system, dm, verbose=False)[0], "test": trainer.test(system, dm, verbose=False)[0]}
+    for stage in ("val", "test"):
+        expected = _by_hand(system, dm.dataset(stage))
+        assert expected["count/all/samples"] == len(dm.dataset(stage))
+        for key, value in expected.items():
+            close = pytest.approx(value, rel=1e-4, abs=1e-5, nan_ok=True)
+            assert logged[stage][f"{stage}/{key}"] == close, (stage, key)
+    main = system.main_metric
+    assert logged["val"][f"val/{main}"] != logged["test"][f"test/{main}"]  # different items
+
+
+def _inputs(name, size=(32, 32), batch=1):
+    h, w = size
+    vis = torch.zeros(batch, 1, h, w)
+    vis[..., h // 4 : 3 * h // 4, w // 4 : 3 * w // 4] = 1
+    img = torch.rand(batch, 3, h, w)
+    if name == "shape":
+        return {"image": img, "edit_mask": vis}
+    if name == "compose":
+        return {"background": img, "object_image": torch.rand(batch, 3, h, w) * vis}
+    inv = torch.zeros_like(vis)
+    inv[..., h // 2 :, :] = 1
+    return {"object_image": img * vis, "visible": vis * (1 - inv), "invisible": inv * vis}
+
+
+API = {"shape": "predict_masks", "compose": "compose", "content": "complete"}
+
+
+@pytest.mark.parametrize("name", list(SYSTEMS))
+def test_inference_api_leaves_the_module_as_it_was_and_returns_plain_tensors(name):
+    system = SYSTEMS[name][0]().train()
+    state = {k: v.clone() for k, v in system.state_dict().items()}
+    out = getattr(system, API[name])(**_inputs(name, batch=2))
+    assert system.training  # the caller's mode is restored
+    for k, v in system.state_dict().items():  # BatchNorm statistics untouched
+        assert torch.equal(v, state[k]), k
+    for v in out.values():
+        assert not v.requires_grad and v.numpy().shape[0] == 2  # no graph: straight to numpy
+
+
+@pytest.mark.parametrize("name", list(SYSTEMS))
+def test_inference_api_rejects_nan_and_names_mismatched_batches(name):
+    system = SYSTEMS[name][0]()
+    fn = getattr(system, API[name])
+    bad = _inputs(name)
+    first = next(iter(bad))
+    bad[first] = bad[first].clone()
+    bad[first][0, 0, 3, 3] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        fn(**bad)
+    mixed = _inputs(name, batch=2)
+    mixed[first] = _inputs(name, batch=3)[first]
+    with pytest.raises(ValueError, match=r"batch sizes differ: .*\(3, .*\(2, "):
+        fn(**mixed)
+
+
+@pytest.mark.parametrize("name", list(SYSTEMS))
+def test_inference_api_accepts_any_size_by_padding_and_cropping_back(name):
+    system = SYSTEMS[name][0]()
+    fn = getattr(system, API[name])
+    x = _inputs(name, size=(37, 45))
+    out = fn(**x)
+    assert all(v.shape[-2:] == (37, 45) for v in out.values())
+    # the same as running on the input zero-padded to the next multiple of the network's stride, cropped
+    net = system.generator if name == "content" else system.net
+    m = system.size_multiple(net)
+    assert m > 1 and (37 % m or 45 % m)
+    padded = {k: torch.nn.functional.pad(v, (0, -45 % m, 0, -37 % m)) for k, v in x.items()}
+    ref = fn(**padded)
+    for k, v in out.items():
+        torch.testing.assert_close(v, ref[k][..., :37, :45])
+
+
+def test_shape_predict_masks_converts_user_inputs():
+    system = ShapeSystem(AmodalShapeNet(**TINY))
     img = np.random.default_rng(0).integers(0, 255, (32, 32, 3), dtype=np.uint8)
     mask = np.zeros((32, 32), np.uint8)
     mask[8:20, 8:20] = 255
     out = system.predict_masks(img, mask)  # uint8 0-255 image and {0, 255} mask: documented conversion
-    assert out["amodal"].shape == (1, 1, 32, 32)
+    same = system.predict_masks(torch.from_numpy(img).permute(2, 0, 1).float() / 255, torch.from_numpy(mask > 0)[None])
+    assert torch.equal(out["amodal"], same["amodal"])
     assert bool((out["amodal"] >= out["visible"]).all())
     assert set(out["amodal"].unique().tolist()) <= {0.0, 1.0}
-    empty = system.predict_masks(torch.rand(3, 32, 32), torch.zeros(1, 32, 32))  # empty masks are valid
-    assert empty["visible"].shape == (1, 1, 32, 32)
     with pytest.raises(ValueError, match="binary"):
         system.predict_masks(torch.rand(3, 32, 32), torch.rand(1, 32, 32))
     with pytest.raises(ValueError, match="spatial sizes differ"):
@@ -65,13 +160,11 @@ def test_shape_predict_masks_converts_and_checks_inputs():
         system.predict_masks(torch.rand(3, 32, 32) * 255, torch.ones(1, 32, 32))
 
 
-def test_composition_compose_is_alpha_blend_and_checks_inputs():
-    system = CompositionSystem(CompositionNet(**TINY)).eval()
+def test_composition_compose_is_alpha_blend():
+    system = CompositionSystem(CompositionNet(**TINY))
     bg, obj = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
     out = system.compose(bg, obj)
     torch.testing.assert_close(out["composite"], out["rgb"] * out["alpha"] + bg * (1 - out["alpha"]))
-    with pytest.raises(ValueError, match="spatial sizes differ"):
-        system.compose(bg, obj[..., :16, :16])
 
 
 class _FixedAlpha(nn.Module):

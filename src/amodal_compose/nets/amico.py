@@ -57,6 +57,11 @@ class AmodalShapeNet(RecordedInit):
         self.use_image = bool(use_image)
         self.unet = UNet(4 if use_image else 1, 2, widths, bottleneck, input_skip=input_skip)
 
+    @property
+    def size_multiple(self) -> int:
+        """Input sides must be multiples of this (the U-Net's ``2 ** depth``)."""
+        return self.unet.size_multiple
+
     def forward(self, image: Tensor, edit_mask: Tensor) -> Tensor:
         _check("edit_mask", edit_mask, 1)
         if self.use_image:
@@ -95,6 +100,11 @@ class CompositionNet(RecordedInit):
         super().__init__()
         self.record_init(locals())
         self.unet = UNet(6, 4, widths, bottleneck, input_skip=input_skip)
+
+    @property
+    def size_multiple(self) -> int:
+        """Input sides must be multiples of this (the U-Net's ``2 ** depth``)."""
+        return self.unet.size_multiple
 
     def forward(self, background: Tensor, object_image: Tensor) -> tuple[Tensor, Tensor]:
         _check("background", background, 3)

@@ -129,7 +129,7 @@ class ContentGenerator(RecordedInit):
         self.record_init(locals())
         self.coarse = CoarseNet(5, coarse_width, coarse_repeats)
         self.refine = RefineNet(5, refine_widths, refine_dilations, softmax_scale, propagate, attention_rate)
-        self.multiple = 8 * int(attention_rate)  # the 1/8 scale is matched on a 1/rate grid
+        self.size_multiple = 8 * int(attention_rate)  # the 1/8 scale is matched on a 1/rate grid
 
     def forward(self, object_image: Tensor, visible: Tensor, invisible: Tensor) -> dict[str, Tensor]:
         if object_image.ndim != 4 or object_image.shape[1] != 3:
@@ -140,8 +140,8 @@ class ContentGenerator(RecordedInit):
                 f"invisible {tuple(invisible.shape)}"
             )
         h, w = object_image.shape[-2:]
-        if h % self.multiple or w % self.multiple:
-            raise ValueError(f"ContentGenerator: H and W must be multiples of {self.multiple}, got {h}x{w}")
+        if h % self.size_multiple or w % self.size_multiple:
+            raise ValueError(f"ContentGenerator: H and W must be multiples of {self.size_multiple}, got {h}x{w}")
         known = object_image * (1 - invisible)  # the object alone: I_o * m_vis; the ablation: plus its scene
         coarse = self.coarse(torch.cat([known, visible, invisible], 1))
         pasted = known + coarse * invisible

@@ -99,6 +99,11 @@ class UNet(RecordedInit):
         head_in = prev + (in_channels if self.input_skip else 0)
         self.head = nn.Sequential(_same_pad_4x4(), nn.Conv2d(head_in, out_channels, 4, 1, 0))
 
+    @property
+    def size_multiple(self) -> int:
+        """Input sides must be multiples of this (``2 ** depth``)."""
+        return 2**self.depth
+
     def forward(self, x: Tensor) -> Tensor:
         inp = x
         if x.ndim != 4 or x.shape[1] != self.in_channels:

@@ -5,16 +5,18 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.callbacks import BasePredictionWriter
 from pytorch_lightning.loggers import WandbLogger
 from pytorch_lightning.utilities import rank_zero_only
 
+from ..data.sampling import split_key
+from ..io import write_png
 from ..ops.grid import image_grid
 
-__all__ = ["ImageGridCallback", "CosineLRTail"]
+__all__ = ["ImageGridCallback", "CosineLRTail", "PredictionWriter"]
 
 
 def _to_device(batch: dict, device: torch.device) -> dict:
@@ -74,10 +76,7 @@ class ImageGridCallback(pl.Callback):
             root = trainer.loggers[0].log_dir if trainer.loggers and trainer.loggers[0].log_dir else None
             folder = Path(root or trainer.default_root_dir) / "images"
             folder.mkdir(parents=True, exist_ok=True)
-            path = folder / f"{self.key}_epoch{epoch:03d}_step{step:07d}.png"
-            if not cv2.imwrite(str(path), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR)):
-                raise OSError(f"could not write {path}")
-            self.last_path = path
+            self.last_path = write_png(folder / f"{self.key}_epoch{epoch:03d}_step{step:07d}.png", grid)
 
 
 class CosineLRTail(pl.Callback):
@@ -119,3 +118,36 @@ class CosineLRTail(pl.Callback):
         for optimizer in trainer.optimizers:
             for group in optimizer.param_groups:
                 group["lr"] = group.setdefault("initial_lr", group["lr"]) * f
+
+
+class PredictionWriter(BasePredictionWriter):
+    """Writes what a system's ``predict_step`` returns: one PNG per item and output, as
+    ``<output_dir>/<output>/<index>.png`` with ``index`` the item's index in the predicted split
+    (zero-padded to 6 digits), so ``amodal-compose predict`` leaves, e.g.,
+    ``predictions/amodal/000042.png``. Under DDP each rank writes its own items; names never clash.
+
+    Args:
+        output_dir: folder of the outputs.
+
+    Example:
+        >>> trainer = pl.Trainer(callbacks=[PredictionWriter("runs/shape/predictions")])  # doctest: +SKIP
+        >>> trainer.predict(system, datamodule, return_predictions=False)  # doctest: +SKIP
+    """
+
+    def __init__(self, output_dir: str | Path = "predictions") -> None:
+        super().__init__(write_interval="batch")
+        self.output_dir = Path(output_dir)
+        self.written = 0
+
+    def write_on_batch_end(
+        self, trainer, pl_module, prediction, batch_indices, batch, batch_idx, dataloader_idx=0
+    ) -> None:
+        if not isinstance(prediction, dict):
+            raise TypeError(f"PredictionWriter expects predict_step to return a dict, got {type(prediction).__name__}")
+        if batch_indices is None:
+            raise ValueError("PredictionWriter needs the items' indices (Lightning tracks them in predict)")
+        indices = [split_key(i)[1] for i in batch_indices]
+        for name, images in prediction.items():
+            for index, image in zip(indices, images):
+                write_png(self.output_dir / name / f"{index:06d}.png", image.detach().float().cpu().clamp(0, 1))
+                self.written += 1

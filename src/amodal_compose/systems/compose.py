@@ -7,10 +7,9 @@ from torch import Tensor, nn
 
 from ..baselines import BASELINES
 from ..losses.amico import alpha_mask_loss, alpha_sparsity, reconstruction_loss
-from ..metrics import AMICO_AREA_BINS, BinnedImageMetrics
+from ..metrics import AMICO_AREA_BINS, BinnedImageMetrics, MethodMetrics
 from ..nets.amico import CompositionNet
 from ..ops.blend import alpha_blend
-from ..ops.convert import check_same_size
 from ..ops.masks import erode, scaled_radius
 from ..structures import Keys
 from .base import OptimizerFactory, System
@@ -28,8 +27,8 @@ class CompositionSystem(System):
 
     Batch keys (from :class:`~amodal_compose.data.datamodules.CompositionDataModule`):
     ``BACKGROUND``, ``OBJECT_IMAGE`` (inputs), ``TARGET``, ``MODAL_MASK`` (``m``), and for the
-    baselines and bins ``OBJECT_MASK`` and ``AREA_RATIO``. Validation logs PSNR / SSIM per AMICO
-    area bin for ``f_comp``, ``cut_and_paste`` and ``poisson`` on the same samples
+    baselines and bins ``OBJECT_MASK`` and ``AREA_RATIO``. Validation and test log PSNR / SSIM per
+    AMICO area bin for ``f_comp``, ``cut_and_paste`` and ``poisson`` on the same samples
     (``val/psnr/(0.05,0.2]/f_comp`` ...).
 
     Args:
@@ -45,7 +44,7 @@ class CompositionSystem(System):
     Example:
         >>> from amodal_compose.nets import CompositionNet
         >>> system = CompositionSystem(CompositionNet(widths=(8, 16, 16), bottleneck=(16,)))
-        >>> out = system.compose(torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32))
+        >>> out = system.compose(torch.rand(1, 3, 30, 41), torch.rand(1, 3, 30, 41))
         >>> sorted(out)
         ['alpha', 'composite', 'rgb']
     """
@@ -69,9 +68,10 @@ class CompositionSystem(System):
         self.save_hyperparameters(ignore=["net", "optimizer"])
         self.attach_net("net", net, CompositionNet)
         self.optimizer_factory = optimizer
-        self.methods = ("f_comp", *BASELINES["composition"])
-        self.val_metrics = nn.ModuleDict(
-            {m: BinnedImageMetrics(bins=bins, metrics=("psnr", "ssim")) for m in self.methods}
+        self.setup_evaluation(
+            ("f_comp", *BASELINES["composition"]),
+            lambda: BinnedImageMetrics(bins=bins, metrics=("psnr", "ssim")),
+            "psnr/all/f_comp",
         )
 
     def forward(self, background: Tensor, object_image: Tensor) -> tuple[Tensor, Tensor]:
@@ -79,20 +79,23 @@ class CompositionSystem(System):
         return self.net(background, object_image)
 
     def compose(self, background, object_image) -> dict[str, Tensor]:
-        """``{"rgb": I_out, "alpha": alpha, "composite": I_hat}`` (AMICO, the equation after eq. 5).
+        """``{"rgb": I_out, "alpha": alpha, "composite": I_hat}`` (AMICO, the equation after eq. 5),
+        each ``(B, C, H, W)``; runs in eval mode without autograd (the module's mode is restored).
 
         Args:
             background: ``(3, H, W)`` / ``(B, 3, H, W)`` float in [0, 1] or uint8 0-255 (tensor,
-                numpy, PIL).
+                numpy, PIL); any ``H, W`` (padded to the network's stride and cropped back).
             object_image: the edited object ``I_c`` (zero outside its coarse cut-out), same size.
 
         Raises:
-            ValueError: sizes differ or float values outside [0, 1].
+            ValueError: sizes or batch sizes differ, NaN / Inf, float values outside [0, 1].
         """
-        background = self.as_batch(background, "image", "background")
-        object_image = self.as_batch(object_image, "image", "object_image")
-        check_same_size(background=background, object_image=object_image)
-        return self._compose(background, object_image)
+        with self.inference():
+            x, (h, w) = self.user_batch(
+                self.size_multiple(self.net), background=(background, "image"), object_image=(object_image, "image")
+            )
+            out = self._compose(x["background"], x["object_image"])
+            return {k: v[..., :h, :w] for k, v in out.items()}
 
     def _compose(self, background: Tensor, object_image: Tensor) -> dict[str, Tensor]:
         rgb, alpha = self(background, object_image)
@@ -103,10 +106,12 @@ class CompositionSystem(System):
         hp = self.hparams
         return hp.lambda_mask if step < hp.lambda_mask_switch_step else hp.lambda_mask_late
 
-    def losses(self, batch: dict, step: int) -> dict[str, Tensor]:
-        """The eq. 6-9 terms and their weighted sum ``loss`` for ``batch`` at training step ``step``."""
+    def losses(self, batch: dict, step: int, out: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
+        """The eq. 6-9 terms and their weighted sum ``loss`` for ``batch`` at training step ``step``
+        (``out``: the network's outputs on the batch, when already computed)."""
         hp = self.hparams
-        out = self._compose(batch[Keys.BACKGROUND], batch[Keys.OBJECT_IMAGE])
+        if out is None:
+            out = self._compose(batch[Keys.BACKGROUND], batch[Keys.OBJECT_IMAGE])
         m = batch[Keys.MODAL_MASK]
         inside = None
         if step >= hp.erode_after_step:
@@ -127,18 +132,22 @@ class CompositionSystem(System):
         self.log("train/lambda_mask", self.lambda_mask_at(self.global_step), batch_size=n)
         return terms["loss"]
 
-    def validation_step(self, batch: dict, batch_idx: int) -> None:
+    def evaluate(self, batch: dict) -> tuple[dict[str, Tensor], Tensor]:
         bg, obj, target = batch[Keys.BACKGROUND], batch[Keys.OBJECT_IMAGE], batch[Keys.TARGET]
-        terms = self.losses(batch, self.global_step)
-        self.log("val/loss", terms["loss"], batch_size=len(target))
-        preds = {"f_comp": self._compose(bg, obj)["composite"].clamp(0, 1)}
+        out = self._compose(bg, obj)
+        loss = self.losses(batch, self.global_step, out)["loss"]
+        preds = {"f_comp": out["composite"].clamp(0, 1)}
         for name, fn in BASELINES["composition"].items():
             preds[name] = fn(bg, obj, batch[Keys.OBJECT_MASK]).to(target.device)
-        for name, metric in self.val_metrics.items():
-            metric.update(preds[name], target, batch[Keys.AREA_RATIO])
+        return preds, loss
 
-    def on_validation_epoch_end(self) -> None:
-        self.log_method_metrics(self.val_metrics, "f_comp")
+    def score(self, metrics: MethodMetrics, preds: dict[str, Tensor], batch: dict) -> None:
+        metrics.update(preds, batch[Keys.TARGET], batch[Keys.AREA_RATIO])
+
+    def predict_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> dict[str, Tensor]:
+        """``{"rgb", "alpha", "composite"}`` of the batch's pairs (written by
+        :class:`~amodal_compose.systems.callbacks.PredictionWriter`)."""
+        return self._compose(batch[Keys.BACKGROUND], batch[Keys.OBJECT_IMAGE])
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return self.make_optimizer(self.parameters(), self.optimizer_factory, self.hparams.lr, self.hparams.betas)

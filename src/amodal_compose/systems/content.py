@@ -9,7 +9,7 @@ from torch import Tensor, nn
 from ..baselines import BASELINES, complete_object_baselines
 from ..losses.amico import object_reconstruction_loss
 from ..losses.gan import gradient_penalty, wgan_critic_loss, wgan_generator_loss
-from ..metrics import BinnedImageMetrics
+from ..metrics import BinnedImageMetrics, MethodMetrics
 from ..nets.content import ContentGenerator, Critic
 from ..structures import Keys
 from .base import OptimizerFactory, System
@@ -28,8 +28,8 @@ class ContentSystem(System):
 
     Batch keys (from :class:`~amodal_compose.data.datamodules.ContentDataModule`): ``TARGET`` (I_o),
     ``MODAL_MASK`` (m_vis), ``INVISIBLE_MASK`` (m_inv), ``IMAGE`` (with ``keep_background``).
-    Validation logs L1 / PSNR / SSIM on the invisible region for ``f_content``, ``telea`` and
-    ``mean_fill`` (``val/psnr/all/f_content`` ...).
+    Validation and test log L1 / PSNR / SSIM on the invisible region for ``f_content``, ``telea``
+    and ``mean_fill`` (``val/psnr/all/f_content`` ...).
 
     Args:
         generator, critic: the networks (defaults: the paper's sizes at 256 px).
@@ -39,6 +39,15 @@ class ContentSystem(System):
         keep_background: the ablation that feeds the object on its scene instead of alone.
         lr, betas: Adam for both networks when no factories are given (paper A.2: 1e-4, (0.5, 0.9)).
         generator_optimizer, critic_optimizer: optional ``params -> Optimizer`` factories.
+
+    Example:
+        >>> from amodal_compose.nets import ContentGenerator, Critic
+        >>> g = ContentGenerator(8, (1, 1, 1, 1, 1), (8, 8, 16), (2,))
+        >>> system = ContentSystem(g, Critic(3, (8, 16), 32))
+        >>> vis = torch.zeros(1, 1, 30, 41); vis[..., :20] = 1
+        >>> out = system.complete(torch.rand(1, 3, 30, 41) * vis, vis, 1 - vis)
+        >>> tuple(out["completed"].shape)
+        (1, 3, 30, 41)
     """
 
     def __init__(
@@ -62,13 +71,37 @@ class ContentSystem(System):
         self.attach_net("generator", generator, ContentGenerator)
         self.attach_net("critic", critic, Critic)
         self.factories = (generator_optimizer, critic_optimizer)
-        self.methods = ("f_content", *BASELINES["inpainting"])
-        self.val_metrics = nn.ModuleDict(
-            {m: BinnedImageMetrics(bins=((0.0, 1.0),), metrics=("l1", "psnr", "ssim")) for m in self.methods}
+        self.setup_evaluation(
+            ("f_content", *BASELINES["inpainting"]),
+            lambda: BinnedImageMetrics(bins=(), metrics=("l1", "psnr", "ssim")),
+            "psnr/all/f_content",
         )
 
     def forward(self, object_image: Tensor, visible: Tensor, invisible: Tensor) -> dict[str, Tensor]:
         return self.generator(object_image, visible, invisible)
+
+    def complete(self, object_image, visible, invisible) -> dict[str, Tensor]:
+        """Complete an object's hidden part (AMICO section 3.1): ``{"coarse", "completed"}``, each
+        ``(B, 3, H, W)``; ``completed`` keeps the known pixels and fills ``invisible``. Runs in eval
+        mode without autograd (the module's mode is restored).
+
+        Args:
+            object_image: the object, ``(3, H, W)`` / ``(B, 3, H, W)`` float in [0, 1] or uint8 (tensor,
+                numpy, PIL); pixels inside ``invisible`` are ignored. Any ``H, W`` (padded to the
+                generator's stride and cropped back).
+            visible: ``m_vis``, binary, same size.
+            invisible: ``m_inv``, the region to fill, binary, same size.
+
+        Raises:
+            ValueError: sizes or batch sizes differ, NaN / Inf, soft masks, float values outside [0, 1].
+        """
+        with self.inference():
+            x, (h, w) = self.user_batch(
+                self.size_multiple(self.generator), object_image=(object_image, "image"),
+                visible=(visible, "mask"), invisible=(invisible, "mask"),
+            )  # fmt: skip
+            out = self(x["object_image"], x["visible"], x["invisible"])
+            return {k: out[k][..., :h, :w] for k in ("coarse", "completed")}
 
     def _inputs(self, batch: dict) -> Tensor:
         """The object alone (zero outside its mask), or on its scene with ``keep_background``."""
@@ -121,17 +154,22 @@ class ContentSystem(System):
         self.log_dict({f"train/{k}": val for k, val in terms.items() if k != "loss"}, batch_size=n)
         return terms["loss"].detach()  # reported only: manual optimisation has already stepped
 
-    def validation_step(self, batch: dict, batch_idx: int) -> None:
+    def evaluate(self, batch: dict) -> tuple[dict[str, Tensor], Tensor]:
         t, v, i = batch[Keys.TARGET], batch[Keys.MODAL_MASK], batch[Keys.INVISIBLE_MASK]
         out = self(self._inputs(batch), v, i)
-        self.log("val/refine", self.generator_losses(batch, out)["refine"], batch_size=len(t))
-        preds = {"f_content": out["completed"], **complete_object_baselines(t * v, v, i)}
-        ratio = batch.get(Keys.OCCLUDED_RATIO, torch.full((len(t),), 0.5, device=t.device))
-        for name, metric in self.val_metrics.items():
-            metric.update(preds[name].clamp(0, 1), t, ratio, region=i)
+        refine = object_reconstruction_loss(out["refine"], t, v, i, self.hparams.beta)
+        return {"f_content": out["completed"], **complete_object_baselines(t * v, v, i)}, refine
 
-    def on_validation_epoch_end(self) -> None:
-        self.log_method_metrics(self.val_metrics, "f_content", only_all=True)
+    def score(self, metrics: MethodMetrics, preds: dict[str, Tensor], batch: dict) -> None:
+        t, i = batch[Keys.TARGET], batch[Keys.INVISIBLE_MASK]
+        ratio = batch.get(Keys.OCCLUDED_RATIO, torch.full((len(t),), 0.5, device=t.device))
+        metrics.update({k: p.clamp(0, 1) for k, p in preds.items()}, t, ratio, region=i)
+
+    def predict_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> dict[str, Tensor]:
+        """``{"coarse", "completed"}`` of the batch's objects (written by
+        :class:`~amodal_compose.systems.callbacks.PredictionWriter`)."""
+        out = self(self._inputs(batch), batch[Keys.MODAL_MASK], batch[Keys.INVISIBLE_MASK])
+        return {"coarse": out["coarse"], "completed": out["completed"]}
 
     def configure_optimizers(self):
         hp = self.hparams

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
-from torchmetrics import MetricCollection
 
 from ..baselines import BASELINES
 from ..losses.amico import shape_loss
-from ..metrics import PooledMIoU
+from ..metrics import MethodMetrics, mask_metrics
 from ..nets.amico import AmodalShapeNet
-from ..ops.convert import check_same_size
 from ..structures import Keys
 from .base import OptimizerFactory, System
 
@@ -21,9 +19,9 @@ class ShapeSystem(System):
     """Trains :class:`~amodal_compose.nets.AmodalShapeNet` (f_shape).
 
     Batch keys (from :class:`~amodal_compose.data.datamodules.ShapeDataModule`): ``IMAGE``,
-    ``EDIT_MASK`` (input), ``MODAL_MASK`` and ``AMODAL_MASK`` (targets). Validation logs pooled
-    mIoU on the full amodal mask and on its invisible part (``val/miou_full/f_shape``,
-    ``val/miou_invisible/f_shape``), and the same for the ``raw`` and ``convex`` baselines computed
+    ``EDIT_MASK`` (input), ``MODAL_MASK`` and ``AMODAL_MASK`` (targets). Validation and test log
+    pooled mIoU on the full amodal mask and on its invisible part (``val/miou_full/f_shape``,
+    ``test/miou_invisible/f_shape``), and the same for the ``raw`` and ``convex`` baselines computed
     on the same batches from the exact visible mask.
 
     Args:
@@ -37,9 +35,9 @@ class ShapeSystem(System):
     Example:
         >>> from amodal_compose.nets import AmodalShapeNet
         >>> system = ShapeSystem(AmodalShapeNet(widths=(8, 16, 16), bottleneck=(16,)))
-        >>> out = system.predict_masks(torch.rand(1, 3, 32, 32), torch.ones(1, 1, 32, 32))
+        >>> out = system.predict_masks(torch.rand(1, 3, 30, 41), torch.ones(1, 1, 30, 41))
         >>> tuple(out["amodal"].shape)
-        (1, 1, 32, 32)
+        (1, 1, 30, 41)
     """
 
     def __init__(
@@ -55,32 +53,31 @@ class ShapeSystem(System):
         self.save_hyperparameters(ignore=["net", "optimizer"])
         self.attach_net("net", net, AmodalShapeNet)
         self.optimizer_factory = optimizer
-        self.methods = ("f_shape", *BASELINES["amodal_mask"])
-        self.val_metrics = MetricCollection(
-            {f"{part}/{m}": PooledMIoU(part) for m in self.methods for part in ("full", "invisible")}
-        )
+        self.setup_evaluation(("f_shape", *BASELINES["amodal_mask"]), mask_metrics, "miou_invisible/f_shape")
 
     def forward(self, image: Tensor, edit_mask: Tensor) -> Tensor:
         """Mask logits ``(B, 2, H, W)``: visible, amodal."""
         return self.net(image, edit_mask)
 
-    @torch.no_grad()
     def predict_masks(self, image, edit_mask) -> dict[str, Tensor]:
         """Binary ``{"visible", "amodal"}`` masks ``(B, 1, H, W)``; the amodal mask always contains
-        the predicted visible one.
+        the predicted visible one. Runs in eval mode without autograd (the module's mode is restored).
 
         Args:
-            image: ``(3, H, W)`` / ``(B, 3, H, W)`` float in [0, 1] or uint8 0-255 (tensor, numpy, PIL).
+            image: ``(3, H, W)`` / ``(B, 3, H, W)`` float in [0, 1] or uint8 0-255 (tensor, numpy,
+                PIL); any ``H, W`` (padded to the network's stride and cropped back).
             edit_mask: the rough visible mask, binary (bool, {0, 1} or uint8 {0, 255}); an empty
                 mask is allowed (the net then sees no object).
 
         Raises:
-            ValueError: sizes differ, a soft mask, float images outside [0, 1].
+            ValueError: sizes or batch sizes differ, a soft mask, NaN / Inf, float images outside [0, 1].
         """
-        image = self.as_batch(image, "image", "image")
-        edit_mask = self.as_batch(edit_mask, "mask", "edit_mask")
-        check_same_size(image=image, edit_mask=edit_mask)
-        return self.masks_from_logits(self(image, edit_mask))
+        with self.inference():
+            x, (h, w) = self.user_batch(
+                self.size_multiple(self.net), image=(image, "image"), edit_mask=(edit_mask, "mask")
+            )
+            masks = self.masks_from_logits(self(x["image"], x["edit_mask"]))
+            return {k: v[..., :h, :w] for k, v in masks.items()}
 
     def masks_from_logits(self, logits: Tensor) -> dict[str, Tensor]:
         """Threshold the net's ``(B, 2, H, W)`` logits into ``{"visible", "amodal"}`` masks."""
@@ -95,28 +92,27 @@ class ShapeSystem(System):
         self.log("train/loss", loss, prog_bar=True, batch_size=len(logits))
         return loss
 
-    def validation_step(self, batch: dict, batch_idx: int) -> None:
+    def evaluate(self, batch: dict) -> tuple[dict[str, Tensor], Tensor]:
         image, edit, modal, amodal = (batch[k] for k in (Keys.IMAGE, Keys.EDIT_MASK, Keys.MODAL_MASK, Keys.AMODAL_MASK))
         logits = self(image, edit)
-        self.log("val/loss", shape_loss(logits, modal, amodal, self.hparams.omega), batch_size=len(image))
         preds = {"f_shape": self.masks_from_logits(logits)["amodal"]}
         for name, fn in BASELINES["amodal_mask"].items():
             preds[name] = fn(modal, image).to(image.device)
-        for key, metric in self.val_metrics.items():
-            method = key.split("/", 1)[1]
-            metric.update(preds[method], amodal, modal)
+        return preds, shape_loss(logits, modal, amodal, self.hparams.omega)
 
-    def on_validation_epoch_end(self) -> None:
-        for key, value in self.val_metrics.compute().items():
-            part, method = key.split("/", 1)
-            self.log(f"val/miou_{part}/{method}", value, prog_bar=method == "f_shape" and part == "invisible")
-        self.val_metrics.reset()
+    def score(self, metrics: MethodMetrics, preds: dict[str, Tensor], batch: dict) -> None:
+        metrics.update(preds, batch[Keys.AMODAL_MASK], batch[Keys.MODAL_MASK])
+
+    def predict_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> dict[str, Tensor]:
+        """``{"visible", "amodal"}`` masks of the batch's crops (written by
+        :class:`~amodal_compose.systems.callbacks.PredictionWriter`)."""
+        return self.masks_from_logits(self(batch[Keys.IMAGE], batch[Keys.EDIT_MASK]))
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return self.make_optimizer(self.parameters(), self.optimizer_factory, self.hparams.lr, self.hparams.betas)
 
     def log_images(self, batch: dict) -> dict[str, Tensor]:
-        pred = self.predict_masks(batch[Keys.IMAGE], batch[Keys.EDIT_MASK])
+        pred = self.masks_from_logits(self(batch[Keys.IMAGE], batch[Keys.EDIT_MASK]))
         return {
             "image": batch[Keys.IMAGE],
             "m_edit": batch[Keys.EDIT_MASK],

@@ -1,0 +1,55 @@
+"""``make bench``: seeded quality and speed rows on held-out synthetic data, into
+``reports/bench.{json,md}``.
+
+One module per task, each registering a :class:`~amodal_compose.bench.runner.Task`; the learned tasks
+train their recipe (``lightning_configs/bench/<task>.yaml``) through the same systems and DataModules
+users train with (see :mod:`amodal_compose.bench.runner`). A new network adds one module and one recipe.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from . import amodal_mask, composition, content_completion, data, ordering
+from .runner import BenchContext, Task, find_recipes, make_row, write_report
+
+__all__ = ["TASKS", "ALIASES", "run_bench", "resolve_tasks"]
+
+TASKS: dict[str, Task] = {m.TASK.name: m.TASK for m in (amodal_mask, composition, content_completion, ordering, data)}
+
+#: short names accepted by ``make bench BENCH=...``.
+ALIASES: dict[str, str] = {alias: t.name for t in TASKS.values() for alias in t.aliases}
+
+
+def resolve_tasks(task: str) -> list[str]:
+    """Task names from ``"all"``, a name, an alias, or a comma-separated list of them."""
+    names = list(TASKS) if task == "all" else [ALIASES.get(t.strip(), t.strip()) for t in task.split(",")]
+    unknown = [n for n in names if n not in TASKS]
+    if unknown:
+        raise ValueError(f"unknown bench task {unknown}; choose from {['all', *TASKS, *ALIASES]}")
+    return names
+
+
+def run_bench(
+    task: str = "all", out_dir: str | Path = "reports", seeds: int = 1, recipes: str | Path | None = None,
+    runs: str | Path = "runs/bench", overrides: tuple[str, ...] = (),
+) -> list[dict]:  # fmt: skip
+    """Run tasks (see :func:`resolve_tasks`) with ``seeds`` training seeds each and write the report
+    (each task's rows replace its old ones). Returns the new rows, with a ``seconds`` row per task.
+    ``overrides``: LightningCLI arguments added to every learned run (tests use a tiny budget)."""
+    if seeds < 1:
+        raise ValueError(f"seeds must be >= 1, got {seeds}")
+    names = resolve_tasks(task)
+    ctx = BenchContext(seeds=seeds, recipes=find_recipes(recipes), runs=Path(runs), overrides=tuple(overrides))
+    rows = []
+    for name in names:
+        t0 = time.perf_counter()
+        new = TASKS[name].run(ctx)
+        seconds = time.perf_counter() - t0
+        size = new[0]["image_size"] if new else 0
+        new.append(make_row(name, "task", "seconds", [seconds], split="-", image_size=size))
+        ctx.log(f"[bench] {name}: {len(new)} rows in {seconds:.1f}s")
+        rows += new
+        write_report(new, out_dir)  # after each task, so a long run keeps what it finished
+    return rows

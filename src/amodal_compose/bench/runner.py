@@ -1,0 +1,312 @@
+"""The bench's shared runner: recipes, training through the users' own classes, test-once scoring,
+seeds, and the report.
+
+A learned task is a recipe, ``lightning_configs/bench/<task>.yaml``: a LightningCLI config (system,
+network widths, optimiser, DataModule, step budget) that ``amodal-compose fit`` also trains as is,
+plus an optional ``bench:`` section (test variants). For each seed the runner
+
+1. builds the system, DataModule and trainer from the recipe (``seed_everything`` and the
+   DataModule's training ``seed`` set to the seed; the val / test items do not depend on it);
+2. fits, validating every ``val_check_interval`` steps: the learning curve comes from the ``val``
+   split, and nothing is selected on ``test``;
+3. scores the final weights once on the ``test`` split with ``trainer.test`` (the system's own
+   evaluation, baselines included, on the same items), and once per test variant.
+
+Rows hold the mean over seeds, the sample standard deviation (``ddof=1``; 0 for one seed) and each
+seed's value. Baselines are recomputed for every seed on the same items, so their spread is 0.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import statistics
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+import yaml
+
+from ..lightning_cli import run_lightning_cli
+
+__all__ = [
+    "BenchContext",
+    "Task",
+    "LearnedTask",
+    "TrainedRun",
+    "find_recipes",
+    "read_recipe",
+    "instantiate",
+    "make_row",
+    "aggregate",
+    "write_report",
+]
+
+
+def find_recipes(path: str | Path | None = None) -> Path:
+    """The folder of the bench recipes: ``path``, else ``lightning_configs/bench`` under the working
+    directory, else the one of the source checkout this package runs from."""
+    candidates = [Path(path)] if path is not None else [
+        Path.cwd() / "lightning_configs" / "bench",
+        Path(__file__).resolve().parents[3] / "lightning_configs" / "bench",
+    ]  # fmt: skip
+    for c in candidates:
+        if c.is_dir():
+            return c
+    raise FileNotFoundError(f"bench recipes not found (looked in {[str(c) for c in candidates]})")
+
+
+def read_recipe(path: Path) -> dict[str, Any]:
+    """A recipe file as a dict."""
+    if not path.is_file():
+        raise FileNotFoundError(f"bench recipe not found: {path}")
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: a recipe is a YAML mapping")
+    return data
+
+
+def instantiate(spec: dict[str, Any]) -> Any:
+    """An object from a ``{"class_path", "init_args"}`` spec (the configs' format)."""
+    import importlib
+
+    module, name = str(spec["class_path"]).rsplit(".", 1)
+    return getattr(importlib.import_module(module), name)(**dict(spec.get("init_args") or {}))
+
+
+@dataclass
+class BenchContext:
+    """What a task run needs: ``seeds`` learned runs, the recipe folder, a run folder, a printer, and
+    extra LightningCLI arguments applied to every learned run (``overrides``: e.g. the tests'
+    tiny budget)."""
+
+    seeds: int = 1
+    recipes: Path = field(default_factory=find_recipes)
+    runs: Path = Path("runs/bench")
+    log: Callable[[str], None] = lambda msg: print(msg, flush=True)
+    overrides: tuple[str, ...] = ()
+
+
+def make_row(
+    task: str, method: str, metric: str, values: Sequence[float | None], split: str = "test", steps: int = 0,
+    image_size: int = 64,
+) -> dict[str, Any]:  # fmt: skip
+    """One report row: ``value`` is the mean of ``values`` (one per seed), ``std`` their sample
+    standard deviation (0 for a single value); NaN / None become ``None``."""
+    clean = [None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v) for v in values]
+    known = [v for v in clean if v is not None]
+    mean = statistics.fmean(known) if known else None
+    std = statistics.stdev(known) if len(known) > 1 else (0.0 if known else None)
+    r4 = lambda v: None if v is None else round(v, 4)  # noqa: E731
+    return {
+        "task": task, "method": method, "metric": metric, "value": r4(mean), "std": r4(std),
+        "values": [r4(v) for v in clean], "seeds": len(clean), "split": split, "steps": int(steps),
+        "image_size": int(image_size),
+    }  # fmt: skip
+
+
+def aggregate(task: str, per_seed: Sequence[dict[tuple, float]], split: str, steps: int, image_size: int) -> list[dict]:
+    """Rows from per-seed ``{(method, metric): value}`` dicts (same keys in each)."""
+    keys = list(dict.fromkeys(k for d in per_seed for k in d))
+    return [make_row(task, m, metric, [d.get((m, metric)) for d in per_seed], split, steps, image_size)
+            for m, metric in keys]  # fmt: skip
+
+
+class Task:
+    """A bench task: ``run(context) -> rows``.
+
+    Args:
+        name: the task name (rows' ``task``).
+        recipe: its file in the recipe folder.
+        aliases: short names accepted by ``make bench BENCH=...``.
+    """
+
+    def __init__(self, name: str, recipe: str, aliases: Sequence[str] = ()) -> None:
+        self.name, self.recipe, self.aliases = name, recipe, tuple(aliases)
+
+    def run(self, ctx: BenchContext) -> list[dict]:
+        raise NotImplementedError
+
+
+@dataclass
+class TrainedRun:
+    """One seed of a learned task."""
+
+    seed: int
+    system: pl.LightningModule
+    datamodule: pl.LightningDataModule
+    train_seconds: float
+    steps: int
+    test: dict[str, dict[str, float]]  # variant -> logged test metrics
+    curve: list[tuple[int, dict[str, float]]]
+
+
+class _Curve(pl.Callback):
+    """Records the main validation metrics after every validation and prints progress."""
+
+    def __init__(self, name: str, printer: Callable[[str], None]) -> None:
+        # not "log": Lightning sets callback.log to the module's log method
+        self.name, self.printer, self.points, self.t0 = name, printer, [], time.perf_counter()
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        main = getattr(pl_module, "main_metric", "")
+        keys = {f"val/{main}", "val/loss"}
+        values = {k: float(v) for k, v in trainer.callback_metrics.items() if k in keys}
+        self.points.append((trainer.global_step, values))
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in sorted(values.items()))
+        self.printer(f"[bench] {self.name}: step {trainer.global_step}/{trainer.max_steps} {shown} "
+                 f"({time.perf_counter() - self.t0:.0f}s)")  # fmt: skip
+
+
+def _test_metrics(trainer: pl.Trainer, system: pl.LightningModule, dm: pl.LightningDataModule) -> dict[str, float]:
+    results = trainer.test(system, datamodule=dm, verbose=False)
+    return {k: float(v) for k, v in results[0].items() if k.startswith("test/")}
+
+
+def _variant(dm: pl.LightningDataModule, overrides: dict[str, Any]) -> pl.LightningDataModule:
+    """The same DataModule with some init arguments changed (a test variant)."""
+    args = {k: v for k, v in dm.hparams.items() if not k.startswith("_")}  # LightningCLI adds _class_path
+    return type(dm)(**{**args, **overrides})
+
+
+def train_and_test(
+    task: str, recipe: Path, seed: int, ctx: BenchContext, variants: dict[str, dict[str, Any]] | None = None,
+    overrides: Sequence[str] = (),
+) -> TrainedRun:  # fmt: skip
+    """Fit ``recipe`` with ``seed`` and score the final weights on ``test`` (and each variant)."""
+    run_dir = ctx.runs / task / f"seed{seed}"
+    args = ["--config", str(recipe), "--seed_everything", str(seed), "--data.init_args.seed", str(seed),
+            "--trainer.default_root_dir", str(run_dir), *overrides]  # fmt: skip
+    cli = run_lightning_cli(args, run=False)
+    curve = _Curve(f"{task} seed {seed}", ctx.log)
+    cli.trainer.callbacks.append(curve)
+    threads = torch.get_num_threads()
+    # on a small CPU machine the loader's workers need cores too: more training threads than the
+    # cores left over slow every step down (2 cores, 2 workers: 320 ms a step with 2 threads, 190 with 1)
+    torch.set_num_threads(max(1, min(threads, (os.cpu_count() or 1) - getattr(cli.datamodule, "num_workers", 0))))
+    try:
+        t0 = time.perf_counter()
+        cli.trainer.fit(cli.model, cli.datamodule)
+        seconds = time.perf_counter() - t0
+    finally:
+        torch.set_num_threads(threads)
+    tester = pl.Trainer(
+        accelerator=cli.trainer.accelerator, devices=1, logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, default_root_dir=run_dir,
+    )  # fmt: skip
+    test = {"": _test_metrics(tester, cli.model, cli.datamodule)}
+    for name, changes in (variants or {}).items():
+        test[name] = _test_metrics(tester, cli.model, _variant(cli.datamodule, changes))
+    return TrainedRun(seed, cli.model, cli.datamodule, seconds, cli.trainer.global_step, test, curve.points)
+
+
+def _split_key(key: str) -> tuple[str, str]:
+    """``"test/psnr/(0.05,0.2]/f_comp"`` -> ``("f_comp", "psnr/(0.05,0.2]")``."""
+    stage, rest = key.split("/", 1)
+    if "/" not in rest:
+        return "", rest
+    metric, method = rest.rsplit("/", 1)
+    return method, metric
+
+
+class LearnedTask(Task):
+    """A task that trains its recipe's system for each seed and reports the system's test scores
+    (its own and its baselines'), the val learning curve and the training time."""
+
+    def run(self, ctx: BenchContext) -> list[dict]:
+        recipe = ctx.recipes / self.recipe
+        settings = read_recipe(recipe).get("bench") or {}
+        variants = settings.get("variants") or {}
+        runs = [train_and_test(self.name, recipe, seed, ctx, variants, ctx.overrides) for seed in range(ctx.seeds)]
+        return self.rows(runs)
+
+    def image_size(self, run: TrainedRun) -> int:
+        hp = run.datamodule.hparams
+        return int(hp.get("crop_size", hp.get("image_size", 64)))
+
+    def rows(self, runs: Sequence[TrainedRun]) -> list[dict]:
+        size, steps = self.image_size(runs[0]), runs[0].steps
+        learned = runs[0].system.methods[0]
+        per_seed = []
+        for run in runs:
+            values: dict[tuple, float] = {}
+            for variant, metrics in run.test.items():
+                suffix = f" [{variant}]" if variant else ""
+                for key, value in metrics.items():
+                    method, metric = _split_key(key)
+                    if method and metric != "loss":
+                        values[(method, metric + suffix)] = value
+            values[(learned, "train_seconds")] = run.train_seconds
+            per_seed.append(values)
+        rows = aggregate(self.name, per_seed, "test", steps, size)
+        for row in rows:  # baselines take no training steps
+            if row["method"] != learned:
+                row["steps"] = 0
+            if row["metric"] == "train_seconds":
+                row["split"] = "train"
+        # the val learning curve: one row per metric and validation step, over the seeds
+        by_step: dict[int, list[dict[str, float]]] = defaultdict(list)
+        for run in runs:
+            for step, values in run.curve:
+                by_step[step].append(values)
+        for step, points in sorted(by_step.items()):
+            for key in sorted({k for p in points for k in p}):
+                _, metric = _split_key(key)
+                rows.append(make_row(self.name, learned, f"curve/{metric}", [p.get(key) for p in points], "val", step,
+                                     size))  # fmt: skip
+        return rows
+
+
+# ----------------------------------------------------------------------------- report
+def write_report(rows: list[dict], out_dir: str | Path) -> tuple[Path, Path]:
+    """Write ``bench.json`` and ``bench.md``; rows of tasks that were re-run replace the old ones."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    jpath, mpath = out_dir / "bench.json", out_dir / "bench.md"
+    old = json.loads(jpath.read_text()) if jpath.is_file() else []
+    tasks = {r["task"] for r in rows}
+    merged = [r for r in old if r.get("task") not in tasks] + rows
+    jpath.write_text(json.dumps(merged, indent=1))
+    mpath.write_text(markdown(merged))
+    return jpath, mpath
+
+
+def _fmt(row: dict) -> str:
+    if row["value"] is None:
+        return "n/a"
+    if row.get("seeds", 1) > 1:
+        return f"{row['value']:.4f} ± {row['std']:.4f}"
+    return f"{row['value']:.4f}"
+
+
+def markdown(rows: list[dict]) -> str:
+    """The report as markdown: per task, a table of results (mean ± std over seeds) and, for learned
+    tasks, the val learning curve (steps as columns)."""
+    out = ["# Bench report", "", "Values are means over `seeds` training seeds ± their sample standard "
+           "deviation; `test` rows are scored once, after training; curves are on `val`.", ""]  # fmt: skip
+    for task in dict.fromkeys(r["task"] for r in rows):
+        trs = [r for r in rows if r["task"] == task]
+        out += [f"## {task}", "", "| method | metric | value | split | steps | seeds | image_size |",
+                "|---|---|---|---|---|---|---|"]  # fmt: skip
+        for r in trs:
+            if not r["metric"].startswith("curve/"):
+                out.append(f"| {r['method']} | {r['metric']} | {_fmt(r)} | {r['split']} | {r['steps']} | "
+                           f"{r.get('seeds', 1)} | {r['image_size']} |")  # fmt: skip
+        curves = [r for r in trs if r["metric"].startswith("curve/")]
+        if curves:
+            steps = sorted({r["steps"] for r in curves})
+            out += ["", "| val curve | " + " | ".join(str(s) for s in steps) + " |",
+                    "|---|" + "---|" * len(steps)]  # fmt: skip
+            for metric in dict.fromkeys(r["metric"] for r in curves):
+                cells = {r["steps"]: _fmt(r) for r in curves if r["metric"] == metric}
+                out.append(f"| {metric} | " + " | ".join(cells.get(s, "") for s in steps) + " |")
+        out.append("")
+    return "\n".join(out)

@@ -1,0 +1,134 @@
+"""The bench: recipes trained through the users' classes, test scored once per seed on items that do
+not depend on the seed, variants, aggregation and the report."""
+
+import json
+import statistics
+from pathlib import Path
+
+import pytest
+import torch
+
+from amodal_compose.bench import ALIASES, TASKS, resolve_tasks, run_bench
+from amodal_compose.bench.runner import (
+    BenchContext,
+    find_recipes,
+    make_row,
+    markdown,
+    train_and_test,
+    write_report,
+)
+from amodal_compose.metrics import MethodMetrics, mask_metrics
+
+CONFIGS = Path(__file__).resolve().parents[1] / "lightning_configs"
+TINY = ["--config", str(CONFIGS / "debug" / "tiny.yaml"), "--trainer.max_steps", "4",
+        "--trainer.val_check_interval", "2"]  # fmt: skip
+TINY_CONTENT = ["--config", str(CONFIGS / "debug" / "tiny_content.yaml"), "--trainer.max_steps", "4",
+                "--trainer.val_check_interval", "2"]  # fmt: skip
+ROW_KEYS = {"task", "method", "metric", "value", "std", "values", "seeds", "split", "steps", "image_size"}
+
+
+def test_every_task_has_a_recipe_and_the_aliases_resolve():
+    recipes = find_recipes()
+    for task in TASKS.values():
+        assert (recipes / task.recipe).is_file(), task.recipe
+    assert resolve_tasks("shape,compose") == ["amodal_mask", "composition"]
+    assert set(ALIASES.values()) <= set(TASKS)
+    with pytest.raises(ValueError, match="unknown bench task"):
+        resolve_tasks("shapes")
+
+
+def test_make_row_aggregates_seeds():
+    row = make_row("t", "m", "psnr", [20.0, 22.0, 24.0])
+    assert row["value"] == 22.0 and row["std"] == pytest.approx(statistics.stdev([20, 22, 24]), abs=1e-4)
+    assert row["seeds"] == 3 and row["values"] == [20.0, 22.0, 24.0]
+    single = make_row("t", "m", "psnr", [20.0])
+    assert single["std"] == 0.0
+    assert make_row("t", "m", "psnr", [float("nan")])["value"] is None
+    md = markdown([row, single])
+    assert "22.0000 ± 2.0000" in md and "| m | psnr | 20.0000 |" in md
+
+
+def test_learned_task_scores_test_once_per_seed_on_the_same_items(tmp_path):
+    """Two seeds of the shape recipe at a tiny budget: the baselines are scored on the same test items
+    for both seeds (no spread), the trained network differs between seeds, and the reported rows are
+    exactly the system's own evaluation of the test split."""
+    ctx = BenchContext(seeds=2, runs=tmp_path, overrides=tuple(TINY), log=lambda m: None)
+    recipe = find_recipes() / "amodal_mask.yaml"
+    runs = [train_and_test("amodal_mask", recipe, seed, ctx, overrides=TINY) for seed in (0, 1)]
+    assert all(r.steps == 4 for r in runs)
+    w0, w1 = (next(r.system.net.parameters()).detach() for r in runs)
+    assert not torch.equal(w0, w1)  # the seed reaches the initial weights and the training draws
+    rows = TASKS["amodal_mask"].rows(runs)
+    assert all(set(r) == ROW_KEYS for r in rows)
+    by = {(r["method"], r["metric"]): r for r in rows}
+    for base in ("raw", "convex"):
+        assert by[(base, "miou_full")]["std"] == 0.0  # same items for every seed
+        assert by[(base, "miou_full")]["steps"] == 0
+    assert by[("samples", "count/all")]["value"] == len(runs[0].datamodule.test_dataset)
+    assert {r["split"] for r in rows if r["metric"].startswith("curve/")} == {"val"}
+    assert {r["steps"] for r in rows if r["metric"].startswith("curve/")} == {2, 4}
+    # the test rows are the system's evaluation of the test items, recomputed here by hand
+    run = runs[1]
+    batch = torch.utils.data.default_collate(list(run.datamodule.test_dataset))
+    run.system.eval()
+    with torch.no_grad():
+        preds, _ = run.system.evaluate(batch)
+    scores = MethodMetrics(run.system.methods, mask_metrics)
+    run.system.score(scores, preds, batch)
+    expected = scores.compute()["miou_invisible/f_shape"]
+    assert by[("f_shape", "miou_invisible")]["values"][1] == pytest.approx(float(expected), abs=1e-4)
+
+
+def test_variants_rescore_the_same_weights_on_changed_test_items(tmp_path):
+    rows = run_bench("compose", tmp_path / "reports", seeds=1, runs=tmp_path / "runs", overrides=tuple(TINY))
+    by = {(r["method"], r["metric"]): r["value"] for r in rows}
+    plain, none = by[("cut_and_paste", "psnr/all")], by[("cut_and_paste", "psnr/all [no colour shift]")]
+    # without a colour change, the coarse cut's ring is the true background: cut-and-paste is nearly exact
+    assert none > plain + 10
+    assert ("f_comp", "psnr/all [no colour shift]") in by
+    report = json.loads((tmp_path / "reports" / "bench.json").read_text())
+    assert {r["task"] for r in report} == {"composition"}
+    assert any(r["method"] == "task" and r["metric"] == "seconds" for r in report)
+
+
+def test_content_task_runs_and_a_rerun_with_the_same_seed_repeats_it(tmp_path):
+    kwargs = dict(seeds=1, runs=tmp_path / "runs", overrides=tuple(TINY_CONTENT))
+    first = run_bench("content", tmp_path / "a", **kwargs)
+    torch.rand(100)  # the global RNG moved on, as by an earlier task
+    second = run_bench("content", tmp_path / "b", **kwargs)
+    methods = {r["method"] for r in first}
+    assert {"f_content", "telea", "mean_fill", "samples"} <= methods
+
+    def scores(rows):
+        return [(r["method"], r["metric"], r["value"]) for r in rows if "seconds" not in r["metric"]]
+
+    assert scores(first) == scores(second)
+
+
+def test_report_replaces_only_the_rerun_tasks(tmp_path):
+    out = tmp_path / "reports"
+    write_report([make_row("other", "m", "psnr", [1.0])], out)
+    run_bench("ordering", out)
+    rows = json.loads((out / "bench.json").read_text())
+    assert {r["task"] for r in rows} == {"other", "ordering"}
+    acc = [r for r in rows if r["task"] == "ordering" and r["metric"] == "pair_accuracy"]
+    assert len(acc) == 2 and all(0.0 < r["value"] < 1.0 for r in acc)
+    run_bench("ordering", out)
+    again = json.loads((out / "bench.json").read_text())
+    assert [r for r in again if r["task"] == "other"] == [r for r in rows if r["task"] == "other"]
+    assert len(again) == len(rows)
+    assert "## ordering" in (out / "bench.md").read_text()
+
+
+def test_data_task_measures_the_generator_and_each_loader(tmp_path):
+    recipes = tmp_path / "recipes"
+    recipes.mkdir()
+    dm = "{train_scenes: 6, val_scenes: 2, test_scenes: 2, image_size: 32, crop_size: 32, batch_size: 4}"
+    (recipes / "data.yaml").write_text(
+        "scenes: {length: 5, image_size: 32}\n"
+        "datamodules:\n"
+        f"  shape: {{class_path: amodal_compose.data.datamodules.ShapeDataModule, init_args: {dm}}}\n"
+    )
+    rows = run_bench("data", tmp_path / "out", recipes=recipes)
+    by = {(r["method"], r["metric"]): r["value"] for r in rows}
+    assert by[("synthetic_generator", "scenes_per_s")] > 0 and by[("shape", "train_items_per_s")] > 0

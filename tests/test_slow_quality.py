@@ -1,0 +1,33 @@
+"""Slow checks (``make test-slow``; ``make test`` leaves them out): each network trained for about a
+minute on the CPU, through its bench recipe at a reduced budget, must beat its weakest baseline on the
+held-out test scenes. Not a benchmark (``make bench`` has the figures), a guard against a network that
+does not learn at all."""
+
+import pytest
+
+from amodal_compose.bench.runner import BenchContext, find_recipes, train_and_test
+
+pytestmark = pytest.mark.slow
+
+#: tiny data: 32 px scenes and crops (a step costs a quarter of the recipe's 64 px one)
+SMALL = ["--data.init_args.image_size", "32", "--data.init_args.crop_size", "32",
+         "--data.init_args.train_scenes", "400", "--data.init_args.val_scenes", "10",
+         "--data.init_args.test_scenes", "80", "--trainer.val_check_interval", "100000"]  # fmt: skip
+
+
+@pytest.mark.parametrize("task,steps,learned,baselines,metric", [
+    ("amodal_mask", 1000, "f_shape", ("raw", "convex"), "miou_full"),
+    ("composition", 800, "f_comp", ("cut_and_paste", "poisson"), "psnr/all"),
+    ("content_completion", 2000, "f_content", ("telea", "mean_fill"), "psnr/all"),
+])  # fmt: skip
+def test_a_minute_of_training_beats_the_weakest_baseline(tmp_path, task, steps, learned, baselines, metric):
+    ctx = BenchContext(seeds=1, runs=tmp_path, log=lambda m: None)
+    overrides = [*SMALL, "--trainer.max_steps", str(steps)]
+    if task == "composition":
+        overrides += ["--model.init_args.lambda_mask_switch_step", str(steps // 2)]
+    if task == "content_completion":
+        overrides += ["--model.init_args.critic.init_args.image_size", "32"]
+    run = train_and_test(task, find_recipes() / f"{task}.yaml", seed=0, ctx=ctx, overrides=overrides)
+    test = run.test[""]
+    weakest = min(test[f"test/{metric}/{b}"] for b in baselines)
+    assert test[f"test/{metric}/{learned}"] > weakest, {k: round(v, 3) for k, v in test.items()}

@@ -178,3 +178,18 @@ def test_keep_background_ablation_feeds_the_scene(tmp_path):
     p = plain(plain._inputs(b), b[Keys.MODAL_MASK], i)["completed"]
     assert not torch.allclose(a, p)  # the generator reads the background only in the ablation
     torch.testing.assert_close(ablation._real(b) * outside, b[Keys.IMAGE] * outside)
+
+
+def test_warmup_trains_the_generator_alone_then_both(tmp_path):
+    s = ContentSystem(ContentGenerator(**TINY_G), Critic(3, (8, 16), 32), warmup_steps=3)
+    d0 = {k: v.clone() for k, v in s.critic.state_dict().items()}
+    dm = ContentDataModule(train_scenes=8, val_scenes=4, test_scenes=4, image_size=32, crop_size=32, batch_size=4,
+                           num_workers=0)  # fmt: skip
+    args = dict(limit_val_batches=0, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                enable_model_summary=False, default_root_dir=tmp_path)  # fmt: skip
+    pl.Trainer(max_steps=3, **args).fit(s, dm)  # 3 generator-only steps
+    assert all(torch.equal(d0[k], v) for k, v in s.critic.state_dict().items())
+    trainer = pl.Trainer(max_steps=5, **args)
+    trainer.fit(s, dm)  # then one batch of critic + generator: 2 more steps
+    assert trainer.global_step == 5
+    assert any(not torch.equal(d0[k], v) for k, v in s.critic.state_dict().items())

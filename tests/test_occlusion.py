@@ -1,3 +1,4 @@
+import pytest
 import torch
 from conftest import rect
 
@@ -9,7 +10,7 @@ from amodal_compose.data.occlusion import (
     edit_mask,
     pcnet_case,
     place_eraser,
-    random_color_transfer,
+    random_color_change,
 )
 
 
@@ -81,8 +82,18 @@ def bbox_w(m):
 
 def test_color_transfer_and_copy_paste():
     s, r = generate_scene(1, 32), generate_scene(2, 32)
-    out = random_color_transfer(s.image, torch.stack([r.image]), generator=0)
-    assert out.shape == s.image.shape and not torch.allclose(out, s.image)
+    for kind in ("reinhard", "tone", "mixed"):
+        out = random_color_change(s.image, r.image, kind, generator=0)
+        assert out.shape == s.image.shape and not torch.allclose(out, s.image) and 0 <= out.min() <= out.max() <= 1
+        assert torch.equal(out, random_color_change(s.image, r.image, kind, generator=0))  # seeded
+    assert torch.equal(random_color_change(s.image, r.image, "none"), s.image)
+    # reinhard (the paper's global transfer): the image takes the reference's LAB statistics
+    from kornia.color import rgb_to_lab
+
+    lab, ref = rgb_to_lab(random_color_change(s.image, r.image, "reinhard")), rgb_to_lab(r.image)
+    torch.testing.assert_close(lab.flatten(1).mean(1), ref.flatten(1).mean(1), atol=1.5, rtol=0)
+    with pytest.raises(ValueError, match="kind must be one of"):
+        random_color_change(s.image, r.image, "sepia")
     inst = s.instances[0]
     trip = copy_paste_triplet(r.image, s.image, inst.modal_mask, generator=0)
     m = trip["object_mask"]

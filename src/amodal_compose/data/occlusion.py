@@ -9,7 +9,8 @@ pair is reproducible.
   probability ``gamma`` (PCNet eq. 1, gamma = 0.8).
 * :func:`edit_mask`: AMICO 3.3's ``m_edit``: the visible mask randomly dilated or eroded.
 * :func:`coarse_cutout`: AMICO eq. 5's ``Dilate(m, iter)``, ``iter ~ U{0..25}`` px at 256 px, scaled.
-* :func:`random_color_transfer`: AMICO eq. 5's ``ColorTransfer(I, I_ref)``.
+* :func:`random_color_change`: AMICO eq. 5's ``ColorTransfer(I, I_ref)`` of a whole image, or a
+  harder non-affine change.
 * :func:`copy_paste_triplet`: object-removal pairs (Shimosato & Ukita III-A): image with a pasted
   object, the same image without it, the object mask.
 """
@@ -22,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..ops.color import reinhard_transfer
+from ..ops.color import reinhard_transfer, smooth_gain, tone_curves
 from ..ops.masks import bbox, dilate, erode
 
 __all__ = [
@@ -32,7 +33,8 @@ __all__ = [
     "pcnet_case",
     "edit_mask",
     "coarse_cutout",
-    "random_color_transfer",
+    "random_color_change",
+    "COLOR_CHANGES",
     "copy_paste_triplet",
     "shift_scale",
 ]
@@ -271,29 +273,54 @@ def coarse_cutout(
     return out[0] if mask.ndim == 3 else out
 
 
-def random_color_transfer(
+#: the colour changes of :func:`random_color_change`.
+COLOR_CHANGES = ("reinhard", "tone", "mixed", "none")
+
+
+def random_color_change(
     image: Tensor,
-    references: Tensor,
+    reference: Tensor,
+    kind: str = "reinhard",
     generator: int | torch.Generator | None = None,
-    mask: Tensor | None = None,
     strength: float = 1.0,
 ) -> Tensor:
-    """AMICO eq. 5's ``ColorTransfer(I, I_ref)`` with ``I_ref`` drawn at random from ``references``.
+    """The colour change of AMICO eq. 5, ``ColorTransfer(I, I_ref)``, applied to a *whole* image.
+
+    Recolouring the whole image (and cutting the object out afterwards) is what makes the ring of
+    background inside a coarse cut-out carry the same change as the object: it tells a compositor
+    what changed.
 
     Args:
-        image: ``(3, H, W)`` the image (or object) to recolour.
-        references: ``(R, 3, h, w)`` candidate reference images.
-        generator: seed or ``torch.Generator``.
-        mask: optional ``(1, H, W)`` region whose statistics are matched (the object).
-        strength: blend between the original (0) and the full transfer (1).
+        image: ``(3, H, W)`` the image to recolour (the whole scene, not a crop).
+        reference: ``(3, h, w)`` the reference image ``I_ref``.
+        kind: ``"reinhard"``: the image's LAB statistics mapped to the reference's (the paper's
+            definition with a global colour transfer: an affine map per LAB channel);
+            ``"tone"``: harder and non-affine, random monotone tone curves per RGB channel times a
+            smooth random gain field (a local change; the reference is not used); ``"mixed"``: one of
+            the two at random; ``"none"``: no change.
+        generator: seed or ``torch.Generator`` of the random parts.
+        strength: blend between the original (0) and the full change (1).
 
     Returns:
-        ``(3, H, W)`` recoloured image.
+        ``(3, H, W)`` in [0, 1].
     """
+    if kind not in COLOR_CHANGES:
+        raise ValueError(f"kind must be one of {COLOR_CHANGES}, got {kind!r}")
     g = as_generator(generator)
-    ref = references[int(torch.randint(len(references), (1,), generator=g))]
-    out = reinhard_transfer(image, ref, source_mask=mask)
-    return image + strength * (out - image)
+    if kind == "mixed":
+        kind = "reinhard" if bool(torch.rand(1, generator=g) < 0.5) else "tone"
+    if kind == "none" or strength == 0:
+        return image.clone()
+    if kind == "reinhard":
+        out = reinhard_transfer(image, reference)
+    else:
+        # curves through 5 knots: a random black / white point and uneven steps between them
+        steps = torch.empty(3, 4).uniform_(0.3, 1.7, generator=g)
+        lo = torch.empty(3, 1).uniform_(0.0, 0.15, generator=g)
+        hi = torch.empty(3, 1).uniform_(0.8, 1.0, generator=g)
+        knots = torch.cat([lo, lo + (hi - lo) * steps.cumsum(1) / steps.sum(1, keepdim=True)], 1)
+        out = smooth_gain(tone_curves(image, knots), torch.empty(3, 3, 3).uniform_(0.75, 1.25, generator=g))
+    return (image + strength * (out - image)).clamp(0, 1)
 
 
 def copy_paste_triplet(

@@ -9,6 +9,7 @@ into the hole and predicts ``I_o`` with contextual attention at three scales. Al
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -24,17 +25,24 @@ class CoarseNet(nn.Module):
     """Table 6: gconv 5x5 /2, gconv, gconv /2, ``repeats[0]`` gconvs, dilated gconvs at rates 2, 4,
     8 (``repeats[1:4]`` of each), ``repeats[4]`` gconvs, two upsampling gated convs.
 
+    The paper's text calls the coarse network a U-Net, while Table 6 lists no skip connections; the
+    default follows the table. ``skips=True`` adds the two U-Net skips (the 1/4 and 1/2 scale
+    encoder features concatenated before each upsampling conv).
+
     Args:
         in_channels: input channels (5: RGB + two masks).
         width: channels at 1/4 resolution (paper: 64; the first layers use ``width // 2``).
         repeats: layer counts of the plain / rate-2 / rate-4 / rate-8 / plain groups (paper: 6, 5, 4, 2, 3).
+        skips: the U-Net skips (not in Table 6).
     """
 
-    def __init__(self, in_channels: int = 5, width: int = 64, repeats: Sequence[int] = (6, 5, 4, 2, 3)) -> None:
+    def __init__(
+        self, in_channels: int = 5, width: int = 64, repeats: Sequence[int] = (6, 5, 4, 2, 3), skips: bool = False
+    ) -> None:
         super().__init__()
         if len(repeats) != 5:
             raise ValueError(f"repeats needs 5 counts (plain, rate 2, rate 4, rate 8, plain), got {repeats}")
-        half = max(width // 2, 1)
+        half, k = max(width // 2, 1), 2 if skips else 1
         layers: list[nn.Module] = [
             GatedConv2d(in_channels, half, 5, 2),
             GatedConv2d(half, width, 3, 1),
@@ -42,11 +50,18 @@ class CoarseNet(nn.Module):
         ]
         for count, rate in zip(repeats, (1, 2, 4, 8, 1)):
             layers += [GatedConv2d(width, width, 3, 1, rate) for _ in range(int(count))]
-        layers += [GatedDeconv2d(width, half), GatedDeconv2d(half, 3, activation="none")]
+        layers += [GatedDeconv2d(k * width, half), GatedDeconv2d(k * half, 3, activation="none")]
         self.body = nn.Sequential(*layers)
+        self.skips = bool(skips)
 
     def forward(self, x: Tensor) -> Tensor:
-        return tanh_to_unit(self.body(x))
+        if not self.skips:
+            return tanh_to_unit(self.body(x))
+        half_scale = self.body[0](x)
+        quarter = self.body[2](self.body[1](half_scale))
+        y = self.body[3:-2](quarter)
+        y = self.body[-2](torch.cat([y, quarter], 1))
+        return tanh_to_unit(self.body[-1](torch.cat([y, half_scale], 1)))
 
 
 class RefineNet(nn.Module):
@@ -60,6 +75,9 @@ class RefineNet(nn.Module):
         dilations: rates of the dilated group (paper: 2, 4, 8, 16).
         softmax_scale, propagate, attention_rate: contextual-attention settings (``attention_rate``
             is the layer's ``rate``: Yu et al.'s 2 matches on a 2x coarser grid).
+
+    ``forward(x, hole, source)``: ``source`` restricts what the attention copies (see
+    :class:`~amodal_compose.nets.layers.ContextualAttention`).
     """
 
     def __init__(
@@ -82,15 +100,15 @@ class RefineNet(nn.Module):
         self.conv1, self.out = GatedConv2d(c1, c1), GatedDeconv2d(c1, 3, activation="none")
         self.attention = ContextualAttention(3, softmax_scale, propagate, rate=attention_rate)
 
-    def _attend(self, x: Tensor, hole: Tensor) -> Tensor:
+    def _attend(self, x: Tensor, hole: Tensor, source: Tensor | None) -> Tensor:
         h = F.interpolate(hole, size=x.shape[-2:], mode="nearest")
-        return x * (1 - h) + self.attention(x, x, h) * h  # only the hole is replaced
+        return x * (1 - h) + self.attention(x, x, h, source) * h  # only the hole is replaced
 
-    def forward(self, x: Tensor, hole: Tensor) -> Tensor:
+    def forward(self, x: Tensor, hole: Tensor, source: Tensor | None = None) -> Tensor:
         y = self.encoder(x)
-        y = self.up2(self._attend(self.conv3(y), hole))
-        y = self.up1(self._attend(self.conv2(y), hole))
-        return tanh_to_unit(self.out(self._attend(self.conv1(y), hole)))
+        y = self.up2(self._attend(self.conv3(y), hole, source))
+        y = self.up1(self._attend(self.conv2(y), hole, source))
+        return tanh_to_unit(self.out(self._attend(self.conv1(y), hole, source)))
 
 
 class ContentGenerator(RecordedInit):
@@ -100,6 +118,11 @@ class ContentGenerator(RecordedInit):
         coarse_width, coarse_repeats: :class:`CoarseNet` settings (paper: 64, (6, 5, 4, 2, 3)).
         refine_widths, refine_dilations: :class:`RefineNet` settings (paper: (32, 64, 128), (2, 4, 8, 16)).
         softmax_scale, propagate, attention_rate: contextual attention (Yu et al.: 10, off, 2).
+        attend: what contextual attention copies from: ``"visible"`` (the object's visible pixels,
+            AMICO's "attention on object areas"; a sample with almost nothing visible falls back to
+            ``"known"``) or ``"known"`` (every pixel outside the hole, the object crop's empty
+            background included, as Yu et al. do for whole images).
+        coarse_skips: the coarse net's U-Net skips (see :class:`CoarseNet`; not in Table 6).
 
     Shape:
         object ``(B, 3, H, W)`` (every pixel outside ``m_inv`` is read: the object alone, zero
@@ -124,10 +147,15 @@ class ContentGenerator(RecordedInit):
         softmax_scale: float = 10.0,
         propagate: bool = False,
         attention_rate: int = 2,
+        attend: Literal["visible", "known"] = "visible",
+        coarse_skips: bool = False,
     ) -> None:
         super().__init__()
         self.record_init(locals())
-        self.coarse = CoarseNet(5, coarse_width, coarse_repeats)
+        if attend not in ("visible", "known"):
+            raise ValueError(f"attend must be 'visible' or 'known', got {attend!r}")
+        self.attend = attend
+        self.coarse = CoarseNet(5, coarse_width, coarse_repeats, coarse_skips)
         self.refine = RefineNet(5, refine_widths, refine_dilations, softmax_scale, propagate, attention_rate)
         self.size_multiple = 8 * int(attention_rate)  # the 1/8 scale is matched on a 1/rate grid
 
@@ -145,7 +173,8 @@ class ContentGenerator(RecordedInit):
         known = object_image * (1 - invisible)  # the object alone: I_o * m_vis; the ablation: plus its scene
         coarse = self.coarse(torch.cat([known, visible, invisible], 1))
         pasted = known + coarse * invisible
-        refine = self.refine(torch.cat([pasted, visible, invisible], 1), invisible)
+        source = visible if self.attend == "visible" else None
+        refine = self.refine(torch.cat([pasted, visible, invisible], 1), invisible, source)
         return {"coarse": coarse, "refine": refine, "completed": known + refine * invisible}
 
 

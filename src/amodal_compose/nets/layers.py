@@ -89,9 +89,11 @@ class ContextualAttention(nn.Module):
     what makes the layer affordable at 128x128 (the 1/2 scale of a 256 px input). Overlapping
     pasted patches are averaged.
 
-    Patches that touch the hole are never used as sources. With ``propagate``, the scores are
-    smoothed along the diagonal (a ``propagate_size`` identity kernel), which favours coherent
-    neighbouring matches.
+    Patches that touch the hole are never used as sources. A ``source`` mask restricts them further
+    to patches centred on it (AMICO: attention on the object's visible area, not on the empty
+    background of the object crop); a sample with fewer than ``min_sources`` such patches falls back to
+    every patch that does not touch the hole. With ``propagate``, the scores are smoothed along the
+    diagonal (a ``propagate_size`` identity kernel), which favours coherent neighbouring matches.
 
     Args:
         patch_size: side of the matched patches (odd).
@@ -100,10 +102,12 @@ class ContextualAttention(nn.Module):
         propagate_size: length of the propagation kernel.
         rate: downsampling of the matching (1 or even; Yu et al.: 2). ``H`` and ``W`` must be
             multiples of it.
+        min_sources: fewest source patches a ``source`` mask must leave, else it is ignored.
 
     Shape:
-        foreground ``(B, C, H, W)``, background ``(B, C, H, W)``, hole ``(B, 1, H, W)`` (1 = missing)
-        -> ``(B, C, H, W)``.
+        foreground ``(B, C, H, W)``, background ``(B, C, H, W)``, hole ``(B, 1, H, W)`` (1 = missing),
+        optional source ``(B, 1, H', W')`` (1 = may be copied; any size, a cell counts when wholly
+        inside) -> ``(B, C, H, W)``.
 
     Example:
         >>> att = ContextualAttention(rate=2)
@@ -113,7 +117,7 @@ class ContextualAttention(nn.Module):
 
     def __init__(
         self, patch_size: int = 3, softmax_scale: float = 10.0, propagate: bool = False, propagate_size: int = 3,
-        rate: int = 1,
+        rate: int = 1, min_sources: int = 4,
     ) -> None:  # fmt: skip
         super().__init__()
         if patch_size % 2 != 1:
@@ -122,8 +126,9 @@ class ContextualAttention(nn.Module):
             raise ValueError(f"rate must be 1 or even, got {rate}")
         self.patch_size, self.softmax_scale = int(patch_size), float(softmax_scale)
         self.propagate, self.propagate_size, self.rate = bool(propagate), int(propagate_size), int(rate)
+        self.min_sources = int(min_sources)
 
-    def forward(self, foreground: Tensor, background: Tensor, hole: Tensor) -> Tensor:
+    def forward(self, foreground: Tensor, background: Tensor, hole: Tensor, source: Tensor | None = None) -> Tensor:
         if foreground.shape != background.shape:
             raise ValueError(f"foreground {tuple(foreground.shape)} and background {tuple(background.shape)} differ")
         b, c, h, w = background.shape
@@ -151,6 +156,11 @@ class ContextualAttention(nn.Module):
         # a source is valid when neither its matched nor its pasted patch touches the hole
         touched = F.max_pool2d(m, k, 1, k // 2).flatten(1) > 0
         touched |= F.unfold(hole, raw_k, padding=raw_pad, stride=r).amax(1) > 0  # (B, L)
+        if source is not None:  # only patches centred on a cell wholly inside the source region
+            inside = -F.adaptive_max_pool2d(-source.to(background.dtype), (hd, wd))
+            outside = touched | (inside.flatten(1) < 0.5)
+            enough = (~outside).sum(1, keepdim=True) >= self.min_sources
+            touched = torch.where(enough, outside, touched)
         scores = scores.masked_fill(touched[:, :, None], float("-inf"))
         attn = torch.softmax(scores * self.softmax_scale, dim=1)
         attn = attn.masked_fill(touched.all(1)[:, None, None], 0.0)  # nothing to copy from

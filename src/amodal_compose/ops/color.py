@@ -1,7 +1,11 @@
-"""Colour transfer between images (Reinhard et al. 2001, in CIE-LAB via kornia).
+"""Colour changes of whole images: Reinhard colour transfer (Reinhard et al. 2001, in CIE-LAB via
+kornia) and per-channel tone curves times a smooth gain field.
 
-AMICO eq. 5 uses ``ColorTransfer(I, I_ref)`` to give an object the colour statistics of a
-random reference image; this is that module.
+AMICO eq. 5 uses ``ColorTransfer(I, I_ref)`` to give an image the colour statistics of a random
+reference image: :func:`reinhard_transfer`, an affine map per LAB channel. The paper's module is a
+photorealistic style transfer (Yoo et al. 2019), which a global LAB map understates: a network can
+invert an affine change from a few pixels. :func:`tone_curves` and :func:`smooth_gain` give a harder,
+non-affine and spatially varying change.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ import kornia
 import torch
 from torch import Tensor
 
-__all__ = ["reinhard_transfer"]
+__all__ = ["reinhard_transfer", "tone_curves", "smooth_gain"]
 
 
 def _stats(lab: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor]:
@@ -63,4 +67,48 @@ def reinhard_transfer(
     out_lab = (lab_s - mu_s) / sd_s * sd_r + mu_r
     out_lab = torch.cat([out_lab[:, :1].clamp(0, 100), out_lab[:, 1:].clamp(-128, 127)], dim=1)
     out = kornia.color.lab_to_rgb(out_lab, clip=True)
+    return out[0] if single else out
+
+
+def tone_curves(image: Tensor, knots: Tensor) -> Tensor:
+    """Apply one monotone, piecewise-linear tone curve per channel.
+
+    Args:
+        image: ``(C, H, W)`` or ``(B, C, H, W)`` in [0, 1].
+        knots: ``(C, K)`` or ``(B, C, K)``: the curve's values at ``K`` evenly spaced inputs
+            ``0, 1 / (K - 1), ..., 1`` (non-decreasing for a monotone curve).
+
+    Returns:
+        The mapped image, same shape.
+
+    Example:
+        >>> x = torch.tensor([[[0.0, 0.25, 1.0]]])
+        >>> tone_curves(x, torch.tensor([[0.0, 0.8, 1.0]])).tolist()
+        [[[0.0, 0.4000000059604645, 1.0]]]
+    """
+    single = image.ndim == 3
+    x = image[None] if single else image
+    k = knots[None] if knots.ndim == 2 else knots
+    b, c = x.shape[:2]
+    n = k.shape[-1]
+    if k.shape[:2] != (b, c) or n < 2:
+        raise ValueError(f"knots {tuple(knots.shape)} do not fit image {tuple(image.shape)} (need (B, C, K>=2))")
+    pos = x.clamp(0, 1) * (n - 1)
+    lo = pos.floor().clamp(max=n - 2).long()
+    frac = pos - lo
+    flat = lo.flatten(2)
+    y0 = torch.gather(k, 2, flat).view_as(x)
+    y1 = torch.gather(k, 2, flat + 1).view_as(x)
+    out = y0 + (y1 - y0) * frac
+    return out[0] if single else out
+
+
+def smooth_gain(image: Tensor, grid: Tensor) -> Tensor:
+    """Multiply by a smooth, spatially varying gain: ``grid`` ``(C, g, g)`` (or batched) upsampled
+    bicubically to the image size (a local change of light or colour), then clamped to [0, 1]."""
+    single = image.ndim == 3
+    x = image[None] if single else image
+    g = grid[None] if grid.ndim == 3 else grid
+    field = torch.nn.functional.interpolate(g, size=x.shape[-2:], mode="bicubic", align_corners=True)
+    out = (x * field).clamp(0, 1)
     return out[0] if single else out

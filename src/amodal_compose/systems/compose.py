@@ -49,6 +49,8 @@ class CompositionSystem(System):
         ['alpha', 'composite', 'rgb']
     """
 
+    component = "compositor"
+
     def __init__(
         self,
         net: nn.Module | None = None,

@@ -3,6 +3,8 @@ optimisation: one Adam for the generator, one for the critic, updated alternatel
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 from torch import Tensor, nn
 
@@ -26,6 +28,12 @@ class ContentSystem(System):
     loss (eq. 4): ``E[D(I_hat)] - E[D(I_o)] + sigma * GP``. The critic sees completed objects
     (visible pixels kept, hidden ones generated) against real ones.
 
+    Where the paper disagrees with itself, the default follows the method it cites, and the
+    alternative is an option: eq. 4 writes the gradient penalty on the generated samples, while WGAN-GP
+    (Gulrajani et al., the paper's [15]) takes it at random interpolates between real and generated
+    ones (``gp_at``). The coarse net (a "U-Net" in the text, no skips in Table 6) and the attention's
+    source region are options of :class:`~amodal_compose.nets.content.ContentGenerator`.
+
     Batch keys (from :class:`~amodal_compose.data.datamodules.ContentDataModule`): ``TARGET`` (I_o),
     ``MODAL_MASK`` (m_vis), ``INVISIBLE_MASK`` (m_inv), ``IMAGE`` (with ``keep_background``).
     Validation and test log L1 / PSNR / SSIM on the invisible region for ``f_content``, ``telea``
@@ -36,6 +44,9 @@ class ContentSystem(System):
         lambda_refine, lambda_coarse, lambda_adv: eq. 1 weights (paper: 1.2, 1.2, 1e-3).
         beta: eq. 2 weight of the visible pixels (paper: 5).
         sigma: gradient-penalty weight (paper: 10).
+        gp_at: ``"interpolates"`` (WGAN-GP) or ``"fakes"`` (eq. 4 as written).
+        warmup_steps: generator-only optimiser steps with the reconstruction terms alone, before the
+            critic and the adversarial term start (0: none, as the paper).
         keep_background: the ablation that feeds the object on its scene instead of alone.
         lr, betas: Adam for both networks when no factories are given (paper A.2: 1e-4, (0.5, 0.9)).
         generator_optimizer, critic_optimizer: optional ``params -> Optimizer`` factories.
@@ -50,6 +61,8 @@ class ContentSystem(System):
         (1, 3, 30, 41)
     """
 
+    component = "content"
+
     def __init__(
         self,
         generator: nn.Module | None = None,
@@ -59,6 +72,8 @@ class ContentSystem(System):
         lambda_adv: float = 1e-3,
         beta: float = 5.0,
         sigma: float = 10.0,
+        gp_at: Literal["interpolates", "fakes"] = "interpolates",
+        warmup_steps: int = 0,
         keep_background: bool = False,
         lr: float = 1e-4,
         betas: tuple[float, float] = (0.5, 0.9),
@@ -115,13 +130,15 @@ class ContentSystem(System):
         m = batch[Keys.AMODAL_MASK]
         return t * m + batch[Keys.IMAGE] * (1 - m)
 
-    def generator_losses(self, batch: dict, out: dict[str, Tensor]) -> dict[str, Tensor]:
+    def generator_losses(self, batch: dict, out: dict[str, Tensor], adversarial: bool = True) -> dict[str, Tensor]:
+        """The eq. 1-3 terms and their weighted sum ``loss`` (``adversarial=False``: the warm-up, no
+        adversarial term)."""
         hp = self.hparams
         t, v, i = batch[Keys.TARGET], batch[Keys.MODAL_MASK], batch[Keys.INVISIBLE_MASK]
         terms = {
             "refine": object_reconstruction_loss(out["refine"], t, v, i, hp.beta),
             "coarse": object_reconstruction_loss(out["coarse"], t, v, i, hp.beta),
-            "adv": wgan_generator_loss(self.critic(out["completed"])),
+            "adv": wgan_generator_loss(self.critic(out["completed"])) if adversarial else t.new_zeros(()),
         }
         terms["loss"] = (
             hp.lambda_refine * terms["refine"] + hp.lambda_coarse * terms["coarse"] + hp.lambda_adv * terms["adv"]
@@ -131,26 +148,28 @@ class ContentSystem(System):
     def critic_loss(self, real: Tensor, fake: Tensor) -> Tensor:
         fake = fake.detach()
         wgan = wgan_critic_loss(self.critic(real), self.critic(fake))
-        return wgan + self.hparams.sigma * gradient_penalty(self.critic, real, fake)
+        eps = torch.zeros(len(real), device=real.device) if self.hparams.gp_at == "fakes" else None
+        return wgan + self.hparams.sigma * gradient_penalty(self.critic, real, fake, epsilon=eps)
 
     def training_step(self, batch: dict, batch_idx: int) -> Tensor:
         opt_g, opt_d = self.optimizers()
         v, i = batch[Keys.MODAL_MASK], batch[Keys.INVISIBLE_MASK]
         out = self(self._inputs(batch), v, i)
-        # critic step (eq. 4) on the detached completion
-        d_loss = self.critic_loss(self._real(batch), out["completed"])
-        opt_d.zero_grad(set_to_none=True)
-        self.manual_backward(d_loss)
-        opt_d.step()
+        adversarial = self.global_step >= self.hparams.warmup_steps
+        if adversarial:  # critic step (eq. 4) on the detached completion
+            d_loss = self.critic_loss(self._real(batch), out["completed"])
+            opt_d.zero_grad(set_to_none=True)
+            self.manual_backward(d_loss)
+            opt_d.step()
+            self.log("train/d_loss", d_loss, prog_bar=True, batch_size=len(v))
         # generator step (eq. 1-3); the critic's gradients from this pass are discarded
-        terms = self.generator_losses(batch, out)
+        terms = self.generator_losses(batch, out, adversarial)
         opt_g.zero_grad(set_to_none=True)
         self.manual_backward(terms["loss"])
         opt_g.step()
         opt_d.zero_grad(set_to_none=True)
         n = len(v)
         self.log("train/g_loss", terms["loss"], prog_bar=True, batch_size=n)
-        self.log("train/d_loss", d_loss, prog_bar=True, batch_size=n)
         self.log_dict({f"train/{k}": val for k, val in terms.items() if k != "loss"}, batch_size=n)
         return terms["loss"].detach()  # reported only: manual optimisation has already stepped
 

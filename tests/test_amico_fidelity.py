@@ -1,0 +1,143 @@
+"""AMICO fidelity: eq. 5's colour change of the whole image, the harder colour change, the affine
+colour head of f_comp, contextual attention restricted to the visible object, the coarse-net skips,
+and the gradient-penalty and warm-up options of the content GAN."""
+
+import kornia
+import pytest
+import torch
+
+from amodal_compose.data.datasets import SyntheticScenes
+from amodal_compose.data.index import scene_image
+from amodal_compose.data.occlusion import random_color_change
+from amodal_compose.data.pairs import CompositionPairs
+from amodal_compose.losses import gradient_penalty
+from amodal_compose.nets import CompositionNet, ContentGenerator
+from amodal_compose.nets.content import CoarseNet
+from amodal_compose.nets.layers import ContextualAttention
+from amodal_compose.ops.color import reinhard_transfer, smooth_gain, tone_curves
+from amodal_compose.ops.masks import SquareBox, crop_square
+from amodal_compose.structures import Keys
+
+TINY = dict(widths=(8, 16, 16), bottleneck=(16,))
+
+
+def test_tone_curves_and_smooth_gain_hand_values():
+    x = torch.tensor([[[0.0, 0.125, 0.5, 1.0]]])
+    # knots at 0, 0.5, 1 -> values 0.1, 0.3, 0.9: linear between them
+    out = tone_curves(x, torch.tensor([[0.1, 0.3, 0.9]]))
+    torch.testing.assert_close(out, torch.tensor([[[0.1, 0.15, 0.3, 0.9]]]))
+    img = torch.full((3, 8, 8), 0.5)
+    torch.testing.assert_close(smooth_gain(img, torch.full((3, 2, 2), 1.5)), torch.full((3, 8, 8), 0.75))
+    with pytest.raises(ValueError, match="knots"):
+        tone_curves(x, torch.tensor([[0.1]]))
+
+
+def _lab_mean(x):
+    return kornia.color.rgb_to_lab(x[None]).mean((-2, -1))[0]
+
+
+def test_color_changes_reinhard_follows_the_reference_and_tone_is_not_affine():
+    s, r = SyntheticScenes(2, 64, "val")
+    out = random_color_change(s.image, r.image, "reinhard", 0)
+    # the whole image takes the reference's LAB statistics (up to clipping to the RGB gamut)
+    assert (_lab_mean(out) - _lab_mean(r.image)).abs().max() < 4.0
+    assert (_lab_mean(s.image) - _lab_mean(r.image)).abs().max() > 8.0
+    tone = random_color_change(s.image, r.image, "tone", 0)
+    x = torch.cat([s.image.flatten(1), torch.ones(1, 64 * 64)]).T  # (N, 4): an affine RGB map's inputs
+    fit = torch.linalg.lstsq(x, tone.flatten(1).T).solution
+    residual = (x @ fit - tone.flatten(1).T).abs().mean()
+    assert residual > 0.01  # no affine colour map explains the change
+    assert torch.equal(random_color_change(s.image, r.image, "none", 0), s.image)
+    assert torch.equal(random_color_change(s.image, r.image, "tone", 0, strength=0.0), s.image)
+    with pytest.raises(ValueError, match="kind"):
+        random_color_change(s.image, r.image, "sepia", 0)
+
+
+def test_composition_pairs_recolour_the_whole_image_before_the_cut():
+    """AMICO eq. 5, I_c = ColorTransfer(I, I_ref) * Dilate(m, iter): the object and the background ring
+    inside the cut carry the change of the *whole* image towards the reference."""
+    scenes = SyntheticScenes(6, 64, "val")
+    ds = CompositionPairs(scenes, 64, min_dilation=10, max_dilation=10)
+    index = 2
+    item = ds[index]
+    draws, _ = ds.draws(index)
+    g = draws.generator("colour")
+    i, _ = ds.index[index]
+    ref = scene_image(scenes, int(torch.randint(len(scenes), (1,), generator=g)))
+    torch.rand(1, generator=g)  # the strength draw
+    full = reinhard_transfer(scenes[i].image, ref)
+    box = SquareBox(*item[Keys.BOX].tolist(), *scenes[i].size)
+    expected = crop_square(full, box, 64) * item[Keys.OBJECT_MASK]
+    torch.testing.assert_close(item[Keys.OBJECT_IMAGE], expected, atol=1e-5, rtol=0)
+    ring = item[Keys.OBJECT_MASK] * (1 - item[Keys.MODAL_MASK])
+    assert ring.sum() > 0  # a background ring is inside the cut, recoloured like the object
+
+
+def test_affine_color_head_starts_as_the_identity_and_learns():
+    net = CompositionNet(**TINY, color_head="affine")
+    bg, obj = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
+    rgb, alpha = net(bg, obj)
+    torch.testing.assert_close(rgb, obj)
+    (rgb.square().mean() + alpha.mean()).backward()
+    missing = [n for n, p in net.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert not missing
+    with pytest.raises(ValueError, match="color_head"):
+        CompositionNet(**TINY, color_head="lut")
+
+
+def _two_sources():
+    """A hole whose exact match lies outside the source region, and a source region of one flat colour."""
+    g = torch.Generator().manual_seed(3)
+    bg = torch.rand(1, 4, 16, 16, generator=g)
+    bg[..., 10:16, :] = 0.5  # the source region and its 1 px rim: flat
+    fg = bg.clone()
+    hole = torch.zeros(1, 1, 16, 16)
+    hole[..., 6:9, 6:9] = 1
+    fg[..., 5:10, 5:10] = bg[..., 0:5, 10:15]  # every query patch over the hole has an exact match, top right
+    source = torch.zeros(1, 1, 16, 16)
+    source[..., 11:15, 1:15] = 1  # only patches centred on these cells may be copied (all flat, in the image)
+    return fg, bg * (1 - hole), hole, source
+
+
+def test_attention_copies_only_from_the_source_region_or_falls_back():
+    fg, bg, hole, source = _two_sources()
+    att = ContextualAttention(3, softmax_scale=1000.0)
+    free = att(fg, bg, hole)
+    torch.testing.assert_close(free[..., 7, 7], bg[..., 2, 12], atol=1e-4, rtol=0)  # the exact match
+    restricted = att(fg, bg, hole, source)
+    # every patch pasted over the hole comes from the flat source rows
+    torch.testing.assert_close(restricted[..., 6:9, 6:9], torch.full_like(restricted[..., 6:9, 6:9], 0.5))
+    tiny = torch.zeros_like(source)
+    tiny[..., 13, 13] = 1  # one cell: fewer than min_sources -> the unrestricted rule
+    torch.testing.assert_close(att(fg, bg, hole, tiny), free)
+
+
+def test_generator_attends_to_the_visible_object_by_default():
+    g = ContentGenerator(8, (1, 1, 1, 1, 1), (8, 8, 16), (2,))
+    known = ContentGenerator(8, (1, 1, 1, 1, 1), (8, 8, 16), (2,), attend="known")
+    known.load_state_dict(g.state_dict())
+    vis = torch.zeros(1, 1, 32, 32)
+    vis[..., 8:24, 4:16] = 1
+    inv = torch.zeros_like(vis)
+    inv[..., 8:24, 16:24] = 1
+    obj = torch.rand(1, 3, 32, 32) * vis
+    a, b = g(obj, vis, inv)["refine"], known(obj, vis, inv)["refine"]
+    assert not torch.allclose(a, b)  # the same weights copy from different places
+
+
+def test_coarse_skips_keep_parameter_names_and_change_the_output():
+    plain, skip = CoarseNet(5, 16, (1, 1, 1, 1, 1)), CoarseNet(5, 16, (1, 1, 1, 1, 1), skips=True)
+    assert [n for n, _ in plain.named_parameters()] == [n for n, _ in skip.named_parameters()]
+    x = torch.rand(2, 5, 32, 32)
+    assert skip(x).shape == plain(x).shape == (2, 3, 32, 32)
+    skip(x).mean().backward()
+    assert all(p.grad is not None for p in skip.parameters())
+
+
+def test_gradient_penalty_at_the_fakes_is_eq_4_as_written():
+    critic = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 1))
+    real, fake = torch.rand(3, 3, 2, 2), torch.rand(3, 3, 2, 2)
+    at_fakes = gradient_penalty(critic, real, fake, epsilon=torch.zeros(3))
+    x = fake.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(x).sum(), x, create_graph=True)
+    torch.testing.assert_close(at_fakes, ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean())

@@ -6,7 +6,7 @@ Every result table compares a learned method with these rows, computed on the sa
 task               signature                                              baselines
 =================  ====================================================  =========================
 amodal mask        ``(modal (B,1,H,W), image=None) -> amodal (B,1,H,W)``   ``raw``, ``convex``
-ordering           ``(modal (N,1,H,W), image=None) -> order (N,N)``        ``area``, ``y-axis``
+ordering           ``(modal (N,1,H,W), image=None) -> order (N,N)``        ``area``, ``y-axis``, ``convex``
 composition        ``(background, object_image, object_mask) -> image``   ``cut_and_paste``, ``poisson``
 inpainting         ``(image, hole_mask) -> image``                         ``telea``, ``mean_fill``
 =================  ====================================================  =========================
@@ -30,6 +30,9 @@ __all__ = [
     "amodal_convex",
     "order_by_area",
     "order_by_yaxis",
+    "order_by_convex",
+    "amodal_convex_refined",
+    "amodal_nearest_neighbour",
     "composite_cut_and_paste",
     "composite_poisson",
     "inpaint_telea",
@@ -74,6 +77,58 @@ def order_by_yaxis(modal: Tensor, image: Tensor | None = None) -> Tensor:
     rows = torch.arange(h, device=m.device).view(1, h, 1)
     bottom = torch.where(m, rows, torch.full_like(rows, -1)).flatten(1).max(1).values.float()
     return _order_by_score(modal, bottom)
+
+
+def order_by_convex(modal: Tensor, image: Tensor | None = None) -> Tensor:
+    """ "Convex" (PCNet Table 1): the convex hull approximates each amodal mask; of two touching
+    instances, the one whose hull grows more into the other's visible mask is behind (the occludee)."""
+    m = (modal > 0.5).float()
+    growth = convex_hull(m) * (1 - m)  # (N, 1, H, W)
+    into = (growth.flatten(1) @ m.flatten(1).T)  # [i, j] = |hull_i \ m_i ∩ m_j|
+    near = neighbour_pairs(modal)
+    return (near & (into.T > into)).long()  # i in front of j when j grows more into i
+
+
+def amodal_convex_refined(modal: Tensor, order: Tensor) -> Tensor:
+    """ "Convex^R" (PCNet Table 2): the convex hull kept only where the instance's occluders (all its
+    ancestors in ``order``) are visible: ``m ∪ (hull(m) ∩ ⋃ m_anc)``."""
+    from .ops.graph import ancestors
+
+    m = (modal > 0.5).float()
+    hull = convex_hull(m)
+    out = m.clone()
+    for i in range(len(m)):
+        anc = ancestors(order, i)
+        if anc:
+            cover = m[anc].amax(0)
+            out[i] = torch.maximum(m[i], hull[i] * cover)
+    return out
+
+
+def amodal_nearest_neighbour(
+    modal: Tensor, bank_partial: Tensor, bank_full: Tensor, size: int, context: float
+) -> Tensor:
+    """ "Nearest neighbour mask" (Amodal-VAE section 5.1): the full mask of the simulated partial mask
+    in a bank most similar to the input (cosine similarity of the tightly cropped masks).
+
+    Args:
+        modal: ``(B, 1, H, W)`` visible masks.
+        bank_partial: ``(N, 1, size, size)`` tightly cropped simulated partial masks.
+        bank_full: ``(N, 1, size, size)`` their full masks, in the partial masks' output frames (``context``
+            times the partial box, as Amodal-VAE places its completions).
+        size, context: the framing of the bank.
+
+    Returns:
+        ``(B, 1, H, W)`` amodal masks, each containing its visible mask.
+    """
+    from .ops.masks import frame_masks, unframe_masks
+
+    tight, _ = frame_masks(modal, size, 1.0)
+    _, out_boxes = frame_masks(modal, size, context)
+    q = torch.nn.functional.normalize(tight.flatten(1), dim=1)
+    k = torch.nn.functional.normalize(bank_partial.flatten(1).to(q), dim=1)
+    best = (q @ k.T).argmax(1)
+    return torch.maximum(unframe_masks(bank_full[best].to(modal), out_boxes), (modal > 0.5).float())
 
 
 # ----------------------------------------------------------------------------- composition
@@ -124,7 +179,7 @@ def complete_object_baselines(known: Tensor, visible: Tensor, invisible: Tensor)
 
 BASELINES: dict[str, dict[str, Callable]] = {
     "amodal_mask": {"raw": amodal_raw, "convex": amodal_convex},
-    "ordering": {"area": order_by_area, "y-axis": order_by_yaxis},
+    "ordering": {"area": order_by_area, "y-axis": order_by_yaxis, "convex": order_by_convex},
     "composition": {"cut_and_paste": composite_cut_and_paste, "poisson": composite_poisson},
     "inpainting": {"telea": inpaint_telea, "mean_fill": inpaint_mean_fill},
 }

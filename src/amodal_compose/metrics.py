@@ -27,6 +27,7 @@ __all__ = [
     "OrderingAccuracy",
     "BinnedImageMetrics",
     "MethodMetrics",
+    "MetricSet",
     "SampleCount",
     "mask_metrics",
     "AMICO_AREA_BINS",
@@ -300,6 +301,21 @@ class MethodMetrics(nn.Module):
     def reset(self) -> None:
         for metric in self.metrics.values():
             metric.reset()
+
+
+class MetricSet(nn.ModuleDict):
+    """Several named :class:`MethodMetrics` scored together (e.g. the orderings and the amodal masks of
+    a de-occlusion system); ``compute`` merges their dicts, ``reset`` resets all."""
+
+    def compute(self) -> dict[str, Tensor]:
+        out: dict[str, Tensor] = {}
+        for metrics in self.values():
+            out.update(metrics.compute())
+        return out
+
+    def reset(self) -> None:
+        for metrics in self.values():
+            metrics.reset()
 
 
 class SampleCount(Metric):

@@ -39,11 +39,16 @@ class Keys:
         INVISIBLE_MASK: ``(B, 1, H, W)`` the hidden part ``m_inv = m_amodal \\ m_vis``.
         EDIT_MASK: ``(B, 1, H, W)`` AMICO's ``m_edit``: the visible mask randomly dilated / eroded.
         ERASER_MASK: ``(B, 1, H, W)`` the occluder used to erase part of a target (PCNet, AMICO 3.1).
+        ERASED_MASK: ``(B, 1, H, W)`` a target's mask after erasing, as a partial-completion network
+            receives it (PCNet-M: ``M_A \\ M_B`` in case 1, ``M_A`` in case 2).
         LAYER: ``(B, 3, H, W)`` the object's full RGB appearance (valid inside the amodal mask).
         BACKGROUND: ``(B, 3, H, W)`` the clean (or inpainted) background.
         OBJECT_IMAGE: ``(B, 3, H, W)`` an edited / cut-out object to compose (AMICO ``I_c``).
         OBJECT_MASK: ``(B, 1, H, W)`` the mask of a pasted / removed object.
         TARGET: ``(B, 3, H, W)`` a ground-truth image (e.g. the real scene a composite should match).
+        SEGMENTATION: ``(B, H, W)`` int64 per-pixel labels of ``IMAGE`` (0 = background, ``c + 1`` = an
+            object of category ``c``).
+        TARGET_SEGMENTATION: ``(B, H, W)`` the same for ``TARGET``.
         CATEGORY: ``(B,)`` int64 category index.
         AREA_RATIO: ``(B,)`` object area / image area, for metrics in area bins.
         OCCLUDED_RATIO: ``(B,)`` hidden share of the amodal mask.
@@ -60,11 +65,14 @@ class Keys:
     INVISIBLE_MASK = "invisible_mask"
     EDIT_MASK = "edit_mask"
     ERASER_MASK = "eraser_mask"
+    ERASED_MASK = "erased_mask"
     LAYER = "layer"
     BACKGROUND = "background"
     OBJECT_IMAGE = "object_image"
     OBJECT_MASK = "object_mask"
     TARGET = "target"
+    SEGMENTATION = "segmentation"
+    TARGET_SEGMENTATION = "target_segmentation"
     CATEGORY = "category"
     AREA_RATIO = "area_ratio"
     OCCLUDED_RATIO = "occluded_ratio"
@@ -236,6 +244,13 @@ class Scene:
         if amodal is None:
             return None
         return order_from_masks(self.modal_masks(), amodal, min_pixels)
+
+    def label_map(self) -> Tensor:
+        """``(H, W)`` int64 per-pixel labels: 0 for background, ``category + 1`` where an instance is visible."""
+        labels = torch.zeros(self.size, dtype=torch.int64)
+        for inst in self.instances:
+            labels[inst.modal_mask[0] > 0.5] = inst.category + 1
+        return labels
 
     def categories(self) -> Tensor:
         """Category indices, ``(N,)`` int64."""

@@ -25,9 +25,19 @@ import pytorch_lightning as pl
 from torch.utils.data import DataLoader, Dataset
 
 from .augment import AugmentConfig, SceneAugment
-from .datasets import SPLITS, InstanceCrops, SyntheticScenes
+from .datasets import SPLITS, InstanceCrops, SceneItems, SyntheticScenes
 from .index import cached_scenes
-from .pairs import CompositionPairs, ContentPairs, EditedCrops, RealOcclusions
+from .pairs import (
+    CompositionPairs,
+    ContentPairs,
+    CopyPastePairs,
+    EditedCrops,
+    OccluderCrops,
+    PartialContentPairs,
+    PartialMaskPairs,
+    RealOcclusions,
+    SimulatedOcclusionMasks,
+)
 from .readers import CocoaAmodal, CocoInstances, KinsAmodal
 from .sampling import EpochSampler
 
@@ -38,6 +48,10 @@ __all__ = [
     "ShapeDataModule",
     "CompositionDataModule",
     "ContentDataModule",
+    "PCNetMDataModule",
+    "PCNetCDataModule",
+    "RemovalDataModule",
+    "AmodalVAEDataModule",
 ]
 
 READERS = {"cocoa": CocoaAmodal, "kins": KinsAmodal, "coco": CocoInstances}
@@ -192,7 +206,8 @@ class SceneDataModule(pl.LightningDataModule):
     def _loader(self, ds: Dataset, sampler=None) -> DataLoader:
         # the last, smaller batch is kept: an epoch visits every instance
         n = self.num_workers
-        return DataLoader(ds, batch_size=self.batch_size, sampler=sampler, num_workers=n, persistent_workers=n > 0)
+        return DataLoader(ds, batch_size=self.batch_size, sampler=sampler, num_workers=n, persistent_workers=n > 0,
+                          collate_fn=getattr(ds, "collate_fn", None))  # fmt: skip
 
     def train_dataloader(self) -> DataLoader:
         ds = self.dataset("train")
@@ -279,7 +294,11 @@ class CompositionDataModule(SceneDataModule):
             paper does on real data; the only choice for reader sources).
         min_dilation, max_dilation: coarse cut-out dilation at 256 px for training (paper: 0-25).
         eval_min_dilation, eval_max_dilation: the same for validation and test (AMICO Table 2: 5-10).
-        color_strength: colour-transfer strength range for training (paper: full transfer, 1).
+        color_change: the colour change of training pairs: ``"reinhard"`` (the paper's colour
+            transfer of the whole image), ``"tone"`` (harder: non-affine tone curves and a smooth
+            gain field), ``"mixed"`` or ``"none"`` (see :func:`~amodal_compose.data.occlusion.random_color_change`).
+        eval_color_change: the same for validation and test.
+        color_strength: colour-change strength range for training (paper: full transfer, 1).
         eval_color_strength: the same for validation and test.
         **kwargs: the scene-source and loader arguments of :class:`SceneDataModule`.
 
@@ -298,6 +317,8 @@ class CompositionDataModule(SceneDataModule):
         max_dilation: int = 25,
         eval_min_dilation: int = 5,
         eval_max_dilation: int = 10,
+        color_change: Literal["reinhard", "tone", "mixed", "none"] = "reinhard",
+        eval_color_change: Literal["reinhard", "tone", "mixed", "none"] = "reinhard",
         color_strength: tuple[float, float] = (1.0, 1.0),
         eval_color_strength: tuple[float, float] = (1.0, 1.0),
         **kwargs,
@@ -311,11 +332,13 @@ class CompositionDataModule(SceneDataModule):
         self.pair_args = dict(crop_size=crop_size, enlarge_range=tuple(enlarge_range), background=background)
         self.dilation = {True: (min_dilation, max_dilation), False: (eval_min_dilation, eval_max_dilation)}
         self.color_strength = {True: tuple(color_strength), False: tuple(eval_color_strength)}
+        self.color_change = {True: color_change, False: eval_color_change}
 
     def make_dataset(self, scenes: Dataset, train: bool) -> Dataset:
         lo, hi = self.dilation[train]
         return CompositionPairs(
-            scenes, **self.pair_args, min_dilation=lo, max_dilation=hi, color_strength=self.color_strength[train],
+            scenes, **self.pair_args, min_dilation=lo, max_dilation=hi, color_change=self.color_change[train],
+            color_strength=self.color_strength[train],
             **self.item_args(train),
         )  # fmt: skip
 
@@ -370,3 +393,170 @@ class ContentDataModule(SceneDataModule):
             a = self.pair_args
             return RealOcclusions(scenes, a["crop_size"], a["enlarge"], a["hidden_range"], num_workers=self.num_workers)
         return ContentPairs(scenes, **self.pair_args, **self.item_args(train))
+
+
+class PCNetMDataModule(SceneDataModule):
+    """PCNet-M data (PCNet section 3.1): self-supervised partial-completion pairs for training
+    (:class:`~amodal_compose.data.pairs.PartialMaskPairs`, modal masks only) and whole scenes for
+    validation and test, where the system recovers the occlusion order and the amodal masks.
+
+    Args:
+        crop_size: network input side (paper: 256).
+        gamma: probability of case 1, the eraser in front (paper: 0.8).
+        eraser_range: hidden share of the target the placed eraser aims for.
+        jitter: training crops' ``(scale, shift)`` jitter.
+        eval_batch_size: scenes per validation / test batch.
+        **kwargs: the scene-source and loader arguments of :class:`SceneDataModule`.
+
+    Example:
+        >>> dm = PCNetMDataModule(train_scenes=4, val_scenes=2, image_size=32, crop_size=32)
+        >>> dm.setup("fit"); sorted(dm.train_dataset[0])[:3]
+        ['box', 'category', 'erased_mask']
+    """
+
+    def __init__(
+        self, crop_size: int = 64, gamma: float = 0.8, eraser_range: tuple[float, float] = (0.05, 0.7),
+        jitter: tuple[float, float] = (0.2, 0.1), eval_batch_size: int = 8, **kwargs,
+    ) -> None:  # fmt: skip
+        super().__init__(**kwargs)
+        self.pair_args = dict(crop_size=crop_size, gamma=gamma, eraser_range=tuple(eraser_range), jitter=tuple(jitter))
+        self.eval_batch_size = int(eval_batch_size)
+
+    def make_dataset(self, scenes: Dataset, train: bool) -> Dataset:
+        return PartialMaskPairs(scenes, **self.pair_args, **self.item_args(True)) if train else SceneItems(scenes)
+
+    def _loader(self, ds: Dataset, sampler=None) -> DataLoader:
+        if isinstance(ds, SceneItems):
+            n = self.num_workers
+            return DataLoader(ds, batch_size=self.eval_batch_size, num_workers=n, persistent_workers=n > 0,
+                              collate_fn=ds.collate_fn)  # fmt: skip
+        return super()._loader(ds, sampler)
+
+
+class PCNetCDataModule(SceneDataModule):
+    """PCNet-C data (PCNet section 3.1, eq. 2): :class:`~amodal_compose.data.pairs.PartialContentPairs`
+    for training; for validation and test, the scenes' real occlusions (synthetic data, whose hidden
+    content is known: the items f_content is scored on) or simulated pairs.
+
+    Args:
+        crop_size: network input side.
+        eraser_range, jitter: see :class:`PCNetMDataModule`.
+        eval_occlusion: ``"real"`` (:class:`~amodal_compose.data.pairs.RealOcclusions`, synthetic only) or
+            ``"simulated"``.
+        enlarge, hidden_range: the real occlusions' crop enlargement and hidden share (as
+            :class:`ContentDataModule`, so both are scored on the same items).
+        **kwargs: the scene-source and loader arguments of :class:`SceneDataModule`.
+    """
+
+    def __init__(
+        self, crop_size: int = 64, eraser_range: tuple[float, float] = (0.05, 0.7),
+        jitter: tuple[float, float] = (0.2, 0.1), eval_occlusion: Literal["simulated", "real"] = "simulated",
+        enlarge: float = 1.2, hidden_range: tuple[float, float] = (0.1, 0.9), **kwargs,
+    ) -> None:  # fmt: skip
+        super().__init__(**kwargs)
+        if eval_occlusion == "real" and self.source != "synthetic":
+            raise ValueError(f"eval_occlusion='real' needs known hidden content (synthetic only), not {self.source!r}")
+        self.pair_args = dict(crop_size=crop_size, eraser_range=tuple(eraser_range), jitter=tuple(jitter))
+        self.eval_occlusion, self.enlarge, self.hidden_range = eval_occlusion, float(enlarge), tuple(hidden_range)
+
+    def make_dataset(self, scenes: Dataset, train: bool) -> Dataset:
+        if not train and self.eval_occlusion == "real":
+            return RealOcclusions(scenes, self.pair_args["crop_size"], self.enlarge, self.hidden_range,
+                                  num_workers=self.num_workers)  # fmt: skip
+        return PartialContentPairs(scenes, **self.pair_args, **self.item_args(train))
+
+
+class RemovalDataModule(SceneDataModule):
+    """Object-removal data (Shimosato & Ukita III-A): :class:`~amodal_compose.data.pairs.CopyPastePairs`,
+    an object pasted onto another scene's image, the image without it, the object's mask and both
+    label maps; whole images (``image_size``) for training and evaluation.
+
+    Args:
+        categories: names of the object categories to paste (e.g. ``["person"]``, as the paper pastes
+            COCO persons); ``None``: any.
+        scale_range: random scale of the pasted object (wide enough to fill the paper's 0-40 % mask-ratio bins).
+        max_ratio: largest share of the image a paste may cover.
+        resize: resize every image to ``image_size x image_size`` (real data sets mix sizes).
+        **kwargs: the scene-source and loader arguments of :class:`SceneDataModule`.
+
+    Example:
+        >>> dm = RemovalDataModule(train_scenes=4, val_scenes=2, image_size=32)
+        >>> dm.setup("fit"); sorted(dm.train_dataset[0])[:3]
+        ['area_ratio', 'category', 'image']
+    """
+
+    def __init__(
+        self, categories: list[str] | None = None, scale_range: tuple[float, float] = (0.8, 2.8),
+        max_ratio: float = 0.4, resize: bool = False, **kwargs,
+    ) -> None:  # fmt: skip
+        super().__init__(**kwargs)
+        self.category_names = list(categories) if categories is not None else None
+        self.pair_args = dict(scale_range=tuple(scale_range), max_ratio=float(max_ratio),
+                              size=self.image_size if resize else None)  # fmt: skip
+
+    def make_dataset(self, scenes: Dataset, train: bool) -> Dataset:
+        cats = None
+        if self.category_names is not None:
+            known = list(getattr(scenes, "categories", None) or [])
+            missing = [c for c in self.category_names if c not in known]
+            if missing:
+                raise ValueError(f"categories {missing} not in the source's categories {known}")
+            cats = [known.index(c) for c in self.category_names]
+        return CopyPastePairs(scenes, cats, **self.pair_args, **self.item_args(train))
+
+
+class AmodalVAEDataModule(SceneDataModule):
+    """Amodal-VAE data (Ling et al. section 4.1), one training stage per config:
+
+    1. full masks only: the unoccluded instances' masks (:class:`~amodal_compose.data.pairs.SimulatedOcclusionMasks`,
+       whose full mask the stage reads);
+    2. simulated partial -> full pairs (the same items: a mask with another placed in front);
+    3. partial masks only: real instances with the masks that may hide them
+       (:class:`~amodal_compose.data.pairs.OccluderCrops`; no amodal mask is read).
+
+    Validation and test: the occluded instances' crops, exactly as :class:`ShapeDataModule` evaluates
+    f_shape (``crop_size``, ``enlarge``; ground-truth amodal masks for scoring only), so the rows of
+    both compare on the same items; with the other instances' masks, where the best-of-N ranking does
+    not count disagreement with the visible mask.
+
+    Args:
+        stage: 1, 2 or 3.
+        crop_size, enlarge: the crops.
+        eraser_range: hidden share of the simulated occlusions.
+        stage3_select: which instances stage 3 trains on (``"occluded"``; ``"any"`` when the source has
+            no amodal masks to tell).
+        bank_size: simulated pairs of the training scenes in the nearest-neighbour baseline's bank
+            (:meth:`neighbour_bank`).
+        **kwargs: the scene-source and loader arguments of :class:`SceneDataModule`.
+    """
+
+    def __init__(
+        self, stage: int = 2, crop_size: int = 64, enlarge: float = 1.5, eraser_range: tuple[float, float] = (0.1, 0.6),
+        stage3_select: Literal["any", "occluded"] = "occluded", bank_size: int = 2000, **kwargs,
+    ) -> None:  # fmt: skip
+        super().__init__(**kwargs)
+        if stage not in (1, 2, 3):
+            raise ValueError(f"stage must be 1, 2 or 3, got {stage}")
+        self.stage, self.crop_size, self.enlarge = int(stage), int(crop_size), float(enlarge)
+        self.eraser_range, self.stage3_select, self.bank_size = tuple(eraser_range), stage3_select, int(bank_size)
+        self._bank: dict | None = None
+
+    def make_dataset(self, scenes: Dataset, train: bool) -> Dataset:
+        crop = dict(crop_size=self.crop_size, enlarge=self.enlarge)
+        if not train:  # the crops f_shape is scored on, with the other instances' masks (the ranking's occluders)
+            return OccluderCrops(scenes, **crop, select="occluded", **self.item_args(False))
+        if self.stage == 3:
+            return OccluderCrops(scenes, **crop, select=self.stage3_select, **self.item_args(True))
+        return SimulatedOcclusionMasks(scenes, **crop, eraser_range=self.eraser_range, **self.item_args(True))
+
+    def neighbour_bank(self) -> dict:
+        """``bank_size`` simulated partial / full pairs of the training scenes (fixed draws), collated:
+        the nearest-neighbour baseline's bank (Ling et al. section 5.1)."""
+        if self._bank is None:
+            pairs = SimulatedOcclusionMasks(self.scenes("train"), self.crop_size, self.enlarge, self.eraser_range,
+                                            seed=self.data_seed, num_workers=self.num_workers)  # fmt: skip
+            n = min(self.bank_size, len(pairs))
+            from torch.utils.data import default_collate
+
+            self._bank = default_collate([pairs[i] for i in range(n)])
+        return self._bank

@@ -21,7 +21,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..ops.masks import bbox, crop_square, square_box
-from ..structures import Keys, Scene
+from ..structures import Instance, Keys, Scene
 from .augment import SceneAugment
 from .index import InstanceIndex, InstanceStats
 from .sampling import ItemDraws, split_key
@@ -34,6 +34,8 @@ __all__ = [
     "crop_instance",
     "scene_id",
     "collate_scenes",
+    "SceneItems",
+    "resize_scene",
     "SceneSource",
 ]
 
@@ -88,9 +90,47 @@ class SyntheticScenes(Dataset):
         return self.generator(self.scene_seed(index))
 
 
+def resize_scene(scene: Scene, size: int) -> Scene:
+    """The scene resized to ``size x size`` (squashed: aspect ratios change), its masks, layers and
+    background with it; unchanged when it already is that size."""
+    if scene.size == (size, size):
+        return scene
+    from ..ops.masks import resize_mask
+
+    def img(x: torch.Tensor | None) -> torch.Tensor | None:
+        return None if x is None else torch.nn.functional.interpolate(
+            x[None], size=(size, size), mode="bilinear", align_corners=False, antialias=True
+        )[0].clamp(0, 1)  # fmt: skip
+
+    instances = []
+    for inst in scene.instances:
+        modal = resize_mask(inst.modal_mask, size)
+        amodal = None if inst.amodal_mask is None else torch.maximum(resize_mask(inst.amodal_mask, size), modal)
+        layer = None if inst.layer is None else img(inst.layer) * (amodal if amodal is not None else modal)
+        instances.append(Instance.trusted(**{**vars(inst), "modal_mask": modal, "amodal_mask": amodal, "layer": layer}))
+    return Scene.trusted(image=img(scene.image), instances=instances, background=img(scene.background),
+                         order=scene.order, scene_id=scene.scene_id, meta={**scene.meta, "resized": size})  # fmt: skip
+
+
 def collate_scenes(scenes: list[Scene]) -> list[Scene]:
     """DataLoader ``collate_fn`` for whole scenes (they hold different numbers of instances)."""
     return list(scenes)
+
+
+class SceneItems(Dataset):
+    """Whole scenes as evaluation items, for systems that evaluate a scene at a time (ordering
+    recovery, de-occlusion); a loader batches them as lists (``collate_fn``)."""
+
+    collate_fn = staticmethod(collate_scenes)
+
+    def __init__(self, scenes: SceneSource) -> None:
+        self.scenes = scenes
+
+    def __len__(self) -> int:
+        return len(self.scenes)
+
+    def __getitem__(self, index: int) -> Scene:
+        return self.scenes[index]
 
 
 class InstanceDataset(Dataset):

@@ -7,7 +7,13 @@
 
 - :class:`ContentPairs`: section 3.1 pairs for f_content: an object hidden in part by another
   instance's mask; :class:`RealOcclusions`: the real occlusions of synthetic scenes, whose hidden
-  content is known (the evaluation items of f_content on synthetic data).
+  content is known (the evaluation items of f_content and PCNet-C on synthetic data).
+- :class:`PartialMaskPairs`, :class:`PartialContentPairs`: PCNet's self-supervised pairs (section 3.1,
+  Fig. 3) for PCNet-M and PCNet-C.
+- :class:`CopyPastePairs`: object-removal triplets (Shimosato & Ukita III-A): an image with a pasted
+  object, the same image without it, and the object's mask.
+- :class:`SimulatedOcclusionMasks`, :class:`OccluderCrops`: Amodal-VAE's masks (section 4.1): whole masks
+  with a simulated occluder in front, and real instances with the masks that may hide them.
 
 All are :class:`~amodal_compose.data.datasets.InstanceDataset` s: one item per eligible instance, with
 draws from ``(seed, epoch, index, purpose)``, fresh every epoch for training items.
@@ -15,21 +21,41 @@ draws from ``(seed, epoch, index, purpose)``, fresh every epoch for training ite
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import torch
 from torch import Tensor
 
 from ..ops.classic import telea_inpaint
-from ..ops.masks import bbox, crop_square, dilate, scaled_radius, square_box
+from ..ops.masks import SquareBox, bbox, context_square, crop_square, dilate, scaled_radius, square_box
 from ..structures import Keys, Scene
 from .augment import SceneAugment
-from .datasets import InstanceCrops, InstanceDataset, SceneSource, scene_id
+from .datasets import InstanceCrops, InstanceDataset, SceneSource, resize_scene, scene_id
 from .index import InstanceStats, scene_image
-from .occlusion import coarse_cutout, edit_mask, place_eraser, random_color_transfer
+from .occlusion import (
+    COLOR_CHANGES,
+    coarse_cutout,
+    copy_paste_triplet,
+    edit_mask,
+    pcnet_case,
+    place_eraser,
+    random_color_change,
+)
 from .sampling import ItemDraws
 
-__all__ = ["EditedCrops", "CompositionPairs", "ContentPairs", "RealOcclusions", "occluded_object_crop"]
+__all__ = [
+    "EditedCrops",
+    "CompositionPairs",
+    "ContentPairs",
+    "RealOcclusions",
+    "PartialMaskPairs",
+    "PartialContentPairs",
+    "CopyPastePairs",
+    "SimulatedOcclusionMasks",
+    "OccluderCrops",
+    "occluded_object_crop",
+]
 
 
 class EditedCrops(InstanceCrops):
@@ -83,7 +109,12 @@ class CompositionPairs(InstanceDataset):
             for real data.
         min_dilation, max_dilation: the coarse cut-out dilation at 256 px (paper: 0-25 for
             training; AMICO Table 2 evaluates with 5-10).
-        color_strength: range of the colour-transfer strength (0 = none, 1 = full Reinhard).
+        color_change: the colour change (:func:`~amodal_compose.data.occlusion.random_color_change`):
+            ``"reinhard"`` (the paper's colour transfer), ``"tone"`` (harder: non-affine, local),
+            ``"mixed"`` or ``"none"``. As in eq. 5 it recolours the whole image, towards a random
+            reference image of the source, before the object is cut out, so the background ring
+            inside the coarse cut carries the same change as the object.
+        color_strength: range of the change's strength (0 = none, 1 = full).
         min_visible_pixels: instances with fewer visible pixels are not items.
         train, seed, augment, num_workers: see :class:`~amodal_compose.data.datasets.InstanceDataset`.
 
@@ -100,6 +131,7 @@ class CompositionPairs(InstanceDataset):
         background: Literal["clean", "inpaint"] = "clean",
         min_dilation: int = 0,
         max_dilation: int = 25,
+        color_change: Literal["reinhard", "tone", "mixed", "none"] = "reinhard",
         color_strength: tuple[float, float] = (1.0, 1.0),
         min_visible_pixels: int = 16,
         train: bool = False,
@@ -113,6 +145,9 @@ class CompositionPairs(InstanceDataset):
             raise ValueError(f"need 0 <= min_dilation <= max_dilation, got {min_dilation}, {max_dilation}")
         if not 0.5 <= enlarge_range[0] <= enlarge_range[1]:
             raise ValueError(f"enlarge_range must satisfy 0.5 <= lo <= hi, got {enlarge_range}")
+        if color_change not in COLOR_CHANGES:
+            raise ValueError(f"color_change must be one of {COLOR_CHANGES}, got {color_change!r}")
+        self.color_change = color_change
         self.crop_size = int(crop_size)
         self.enlarge_range = (float(enlarge_range[0]), float(enlarge_range[1]))
         self.background = background
@@ -133,11 +168,12 @@ class CompositionPairs(InstanceDataset):
         s = self.crop_size
         target, bg_c, m_c = crop_square(image, box, s), crop_square(bg, box, s), crop_square(m, box, s, mode="mask")
         cut = coarse_cutout(m_c, self.max_dilation, 256, draws.generator("dilation"), min_pixels=self.min_dilation)
+        # eq. 5: ColorTransfer(I, I_ref) of the whole image, then the coarse cut
         g = draws.generator("colour")
         ref = scene_image(self.scenes, int(torch.randint(len(self.scenes), (1,), generator=g)))
         a, b = self.color_strength
         strength = a + (b - a) * float(torch.rand(1, generator=g))
-        recoloured = random_color_transfer(target, ref[None], g, mask=cut, strength=strength).clamp(0, 1)
+        recoloured = crop_square(random_color_change(image, ref, self.color_change, g, strength), box, s)
         return {
             Keys.BACKGROUND: bg_c,
             Keys.OBJECT_IMAGE: recoloured * cut,
@@ -272,3 +308,221 @@ class RealOcclusions(InstanceDataset):
 
     def build(self, scene: Scene, k: int, draws: ItemDraws) -> dict[str, Any]:
         return occluded_object_crop(scene, k, self.crop_size, self.enlarge)
+
+
+class _PartialPairs(InstanceDataset):
+    """PCNet section 3.1's sampling, shared by PCNet-M and PCNet-C pairs: an instance A (its modal mask
+    only; PCNet never sees amodal masks) cropped by PCNet's adaptive square (supplementary A: side
+    ``max(sqrt(3 w h), 1.1 w, 1.1 h)``, jittered in scale and position for training) and the modal mask
+    of another random instance B placed over it, hiding a share of A in ``eraser_range``.
+
+    Args:
+        scenes: any scene source (modal masks suffice).
+        crop_size: output side (paper: 256).
+        eraser_range: hidden share of A the placed B aims for.
+        jitter: for training items, ``(scale, shift)``: the crop side is scaled by a factor in
+            ``[1 - scale, 1 + scale]`` and its centre shifted by up to ``shift`` of the side.
+        min_visible_pixels: smaller instances are not items.
+        train, seed, augment, num_workers: see :class:`~amodal_compose.data.datasets.InstanceDataset`.
+    """
+
+    def __init__(
+        self, scenes: SceneSource, crop_size: int = 64, eraser_range: tuple[float, float] = (0.05, 0.7),
+        jitter: tuple[float, float] = (0.2, 0.1), min_visible_pixels: int = 16, train: bool = False, seed: int = 0,
+        augment: SceneAugment | None = None, num_workers: int = 0,
+    ) -> None:  # fmt: skip
+        self.crop_size = int(crop_size)
+        self.eraser_range = (float(eraser_range[0]), float(eraser_range[1]))
+        self.jitter = (float(jitter[0]), float(jitter[1]))
+        super().__init__(scenes, train, seed, augment, min_visible_pixels, num_workers)
+
+    def sample(self, scene: Scene, k: int, draws: ItemDraws) -> dict[str, Any]:
+        a = scene.instances[k].modal_mask
+        scale, shift = 1.0, (0.0, 0.0)
+        if self.train:
+            u = torch.rand(3, generator=draws.generator("crop")) * 2 - 1
+            scale = 1.0 + self.jitter[0] * float(u[0])
+            shift = (self.jitter[1] * float(u[1]), self.jitter[1] * float(u[2]))
+        box = context_square(bbox(a[0]), scene.size, scale=scale, shift=shift)
+        target = crop_square(a, box, self.crop_size, mode="mask")
+        if not target.any():  # a jitter that pushed A out of its crop: fall back to the plain square
+            box = context_square(bbox(a[0]), scene.size)
+            target = crop_square(a, box, self.crop_size, mode="mask")
+        other, j = self.random_instance(draws.generator("eraser"))
+        placed = place_eraser(target, other.instances[j].modal_mask, self.eraser_range, draws.generator("place"))
+        return {"image": crop_square(scene.image, box, self.crop_size), "target": target, "eraser": placed.eraser,
+                "box": box, "category": scene.instances[k].category}  # fmt: skip
+
+
+class PartialMaskPairs(_PartialPairs):
+    r"""PCNet-M pairs (PCNet eq. 1, Fig. 3a). With probability ``gamma`` (case 1) B is in front: the
+    network sees ``M_A \ M_B`` and the eraser ``M_B``, and must recover ``M_A``; otherwise (case 2) B
+    is behind: it sees ``M_A`` and the eraser ``M_B \ M_A``, and must leave ``M_A`` as it is.
+
+    Args:
+        gamma: probability of case 1 (paper: 0.8).
+        **kwargs: see :class:`_PartialPairs`.
+
+    Returns (per item): ``MODAL_MASK`` (``M_A``, the target), ``ERASED_MASK`` (the network's input mask),
+    ``ERASER_MASK`` (the eraser as shown), ``IMAGE`` (the crop with the eraser's pixels removed,
+    ``I \ M_B``), ``CATEGORY``, ``BOX``, ``SCENE_ID``.
+    """
+
+    def __init__(self, scenes: SceneSource, gamma: float = 0.8, **kwargs: Any) -> None:
+        if not 0.0 <= gamma <= 1.0:
+            raise ValueError(f"gamma must be in [0, 1], got {gamma}")
+        self.gamma = float(gamma)
+        super().__init__(scenes, **kwargs)
+
+    def build(self, scene: Scene, k: int, draws: ItemDraws) -> dict[str, Any]:
+        s = self.sample(scene, k, draws)
+        case = pcnet_case(s["target"], s["eraser"], self.gamma, draws.generator("case"))
+        return {
+            Keys.MODAL_MASK: s["target"], Keys.ERASED_MASK: case["input_mask"], Keys.ERASER_MASK: case["eraser"],
+            Keys.IMAGE: s["image"] * (1 - case["eraser"]), Keys.CATEGORY: torch.tensor(s["category"]),
+            Keys.BOX: s["box"].as_tensor(), Keys.SCENE_ID: scene_id(scene),
+        }  # fmt: skip
+
+
+class PartialContentPairs(_PartialPairs):
+    r"""PCNet-C pairs (PCNet eq. 2, Fig. 3b): the pixels of ``M_A ∩ M_B`` are erased from the crop, and
+    the network fills them given the rest of A, ``M_A \ M_B``.
+
+    Returns (per item, the keys of :class:`RealOcclusions`): ``IMAGE`` (``I \ M_{A∩B}``), ``MODAL_MASK``
+    (``M_A \ M_B``), ``INVISIBLE_MASK`` (``M_A ∩ M_B``, the hole), ``TARGET`` (the crop ``I``),
+    ``OCCLUDED_RATIO``, ``BOX``, ``SCENE_ID``.
+    """
+
+    def build(self, scene: Scene, k: int, draws: ItemDraws) -> dict[str, Any]:
+        s = self.sample(scene, k, draws)
+        hole = s["target"] * s["eraser"]
+        return {
+            Keys.IMAGE: s["image"] * (1 - hole), Keys.MODAL_MASK: s["target"] - hole, Keys.INVISIBLE_MASK: hole,
+            Keys.TARGET: s["image"], Keys.OCCLUDED_RATIO: hole.sum() / s["target"].sum().clamp_min(1.0),
+            Keys.BOX: s["box"].as_tensor(), Keys.SCENE_ID: scene_id(scene),
+        }  # fmt: skip
+
+
+class CopyPastePairs(InstanceDataset):
+    """Object-removal triplets (Shimosato & Ukita, section III-A): one object of the source, pasted at a
+    random position and scale onto the image of another random scene: ``I`` (with the object), ``I_G``
+    (without it) and ``M_G`` (its mask), with the per-pixel labels of both images.
+
+    The object is the instance's full layer on its amodal mask when known (synthetic data: a whole
+    object), else the image on its visible mask (real data, as the paper extracts annotated regions).
+
+    Args:
+        scenes: scene source (its images are the backgrounds too).
+        categories: only objects of these category indices are pasted (e.g. ``person``); ``None``: any.
+        scale_range: random scale of the pasted object.
+        max_shift: random shift, as a share of the side, from the object's own place.
+        max_ratio: pastes covering more of the image are redrawn (the paper's bins stop at 40 %).
+        size: resize every scene to ``size x size`` first (real data sets mix image sizes); ``None``:
+            the scenes must share one size.
+        min_visible_pixels: smaller objects are not items.
+        train, seed, augment, num_workers: see :class:`~amodal_compose.data.datasets.InstanceDataset`.
+
+    Returns (per item): ``IMAGE`` (I), ``TARGET`` (I_G), ``OBJECT_MASK`` (M_G), ``SEGMENTATION`` and
+    ``TARGET_SEGMENTATION`` (labels of I and I_G, the pasted object labelled with its category),
+    ``AREA_RATIO`` (``|M_G|`` / image area: the paper's mask-ratio bins), ``CATEGORY``, ``SCENE_ID``.
+    """
+
+    def __init__(
+        self, scenes: SceneSource, categories: Sequence[int] | None = None,
+        scale_range: tuple[float, float] = (0.8, 2.8), max_shift: float = 0.3, max_ratio: float = 0.4,
+        size: int | None = None, min_visible_pixels: int = 24, train: bool = False,
+        seed: int = 0, augment: SceneAugment | None = None, num_workers: int = 0,
+    ) -> None:  # fmt: skip
+        self.categories = None if categories is None else {int(c) for c in categories}
+        self.scale_range, self.max_shift, self.max_ratio = tuple(scale_range), float(max_shift), float(max_ratio)
+        self.size = None if size is None else int(size)
+        super().__init__(scenes, train, seed, augment, min_visible_pixels, num_workers)
+
+    def eligible(self, stats: InstanceStats) -> bool:
+        return super().eligible(stats) and (self.categories is None or stats.category in self.categories)
+
+    def build(self, scene: Scene, k: int, draws: ItemDraws) -> dict[str, Any]:
+        if self.size is not None:
+            scene = resize_scene(scene, self.size)
+        inst = scene.instances[k]
+        whole = inst.layer is not None and inst.amodal_mask is not None
+        obj, mask = (inst.layer, inst.amodal_mask) if whole else (scene.image * inst.modal_mask, inst.modal_mask)
+        g = draws.generator("background")
+        base = self.scenes[int(torch.randint(len(self.scenes), (1,), generator=g))]
+        if self.size is not None:
+            base = resize_scene(base, self.size)
+        if base.size != scene.size:
+            raise ValueError(f"CopyPastePairs needs scenes of one size (or size=), got {base.size} and {scene.size}")
+        g = draws.generator("paste")
+        for _ in range(10):  # redraw a paste that falls off the image or covers too much of it
+            trip = copy_paste_triplet(base.image, obj, mask, g, self.scale_range, self.max_shift)
+            ratio = float(trip["object_mask"].mean())
+            if 0 < ratio <= self.max_ratio:
+                break
+        m = trip["object_mask"]
+        labels = base.label_map()
+        pasted = torch.where(m[0] > 0.5, torch.tensor(inst.category + 1), labels)
+        return {
+            Keys.IMAGE: trip["image"].clamp(0, 1), Keys.TARGET: base.image, Keys.OBJECT_MASK: m,
+            Keys.SEGMENTATION: pasted, Keys.TARGET_SEGMENTATION: labels, Keys.AREA_RATIO: m.mean(),
+            Keys.CATEGORY: torch.tensor(inst.category), Keys.SCENE_ID: scene_id(scene),
+        }  # fmt: skip
+
+
+class SimulatedOcclusionMasks(InstanceDataset):
+    """Amodal-VAE's simulated pairs (Ling et al. section 4.1, stages 1-2): the full mask of an unoccluded
+    instance (its amodal mask where known), and the same mask with another random instance's mask placed
+    in front, hiding a share in ``eraser_range``; masks only, no pixels.
+
+    Args:
+        scenes: scene source with amodal masks (to tell unoccluded instances).
+        crop_size, enlarge: the crop around the full mask's box.
+        eraser_range: hidden share of the full mask.
+        min_visible_pixels, train, seed, augment, num_workers: see
+            :class:`~amodal_compose.data.datasets.InstanceDataset`.
+
+    Returns (per item): ``AMODAL_MASK`` (the full mask ``y``), ``MODAL_MASK`` (the partial mask
+    ``y_hat``), ``ERASER_MASK`` (the placed occluder), ``CATEGORY``, ``BOX``, ``SCENE_ID``.
+    """
+
+    def __init__(
+        self, scenes: SceneSource, crop_size: int = 64, enlarge: float = 1.5,
+        eraser_range: tuple[float, float] = (0.1, 0.6), min_visible_pixels: int = 24, train: bool = False,
+        seed: int = 0, augment: SceneAugment | None = None, num_workers: int = 0,
+    ) -> None:  # fmt: skip
+        self.crop_size, self.enlarge = int(crop_size), float(enlarge)
+        self.eraser_range = (float(eraser_range[0]), float(eraser_range[1]))
+        super().__init__(scenes, train, seed, augment, min_visible_pixels, num_workers)
+
+    def eligible(self, stats: InstanceStats) -> bool:
+        return super().eligible(stats) and stats.occluded_ratio == 0.0  # None (no amodal mask) is not eligible
+
+    def build(self, scene: Scene, k: int, draws: ItemDraws) -> dict[str, Any]:
+        full = scene.instances[k].modal_mask
+        box = square_box(bbox(full[0]), scene.size, enlarge=self.enlarge)
+        y = crop_square(full, box, self.crop_size, mode="mask")
+        other, j = self.random_instance(draws.generator("eraser"))
+        placed = place_eraser(y, other.instances[j].modal_mask, self.eraser_range, draws.generator("place"))
+        return {
+            Keys.AMODAL_MASK: y, Keys.MODAL_MASK: y * (1 - placed.eraser), Keys.ERASER_MASK: placed.eraser,
+            Keys.CATEGORY: torch.tensor(scene.instances[k].category), Keys.BOX: box.as_tensor(),
+            Keys.SCENE_ID: scene_id(scene),
+        }  # fmt: skip
+
+
+class OccluderCrops(InstanceCrops):
+    """Instance crops plus ``ERASER_MASK``: the union of the other instances' visible masks in the crop,
+    where the instance may be hidden (Amodal-VAE stage 3 takes the likelihood only where the mask is
+    known: the visible object, and the background no other instance covers).
+
+    Args:
+        **kwargs: see :class:`~amodal_compose.data.datasets.InstanceCrops`.
+    """
+
+    def build(self, scene: Scene, k: int, draws: ItemDraws) -> dict[str, Any]:
+        item = super().build(scene, k, draws)
+        others = [i.modal_mask for j, i in enumerate(scene.instances) if j != k]
+        cover = torch.stack(others).amax(0) if others else torch.zeros_like(scene.instances[k].modal_mask)
+        box = SquareBox(*item[Keys.BOX].tolist(), *scene.size)
+        item[Keys.ERASER_MASK] = crop_square(cover, box, self.crop_size, mode="mask") * (1 - item[Keys.MODAL_MASK])
+        return item

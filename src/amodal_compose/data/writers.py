@@ -45,26 +45,34 @@ def mask_to_polygons(mask: np.ndarray) -> list[list[float]]:
 
 
 def write_cocoa(
-    scenes: Sequence[Scene], out_dir: str | Path, name: str = "COCO_amodal_synthetic.json"
-) -> Path:
-    """Write ``scenes`` (with amodal masks) as a COCOA regions file plus PNG images.
+    scenes: Sequence[Scene], out_dir: str | Path, name: str = "COCO_amodal_synthetic.json",
+    file_names: Sequence[str] | None = None, categories: Sequence[str] | None = None,
+) -> Path:  # fmt: skip
+    """Write ``scenes`` (with amodal masks) as a COCOA regions file, plus their images as PNGs.
 
     Args:
         scenes: scenes whose instances all have amodal masks.
-        out_dir: folder for the JSON file and an ``images/`` sub-folder.
+        out_dir: folder for the JSON file and, without ``file_names``, an ``images/`` sub-folder.
         name: JSON file name.
+        file_names: the images' existing file names (then no image is written; e.g. when converting a
+            data set whose images stay where they are). Image ids are the scenes' ids when they are ints.
+        categories: category names; a region's ``name`` is its instance's (else the category index).
 
     Returns:
-        Path of the JSON file; its ``file_name`` entries are relative to ``out_dir``.
+        Path of the JSON file.
     """
     out_dir = Path(out_dir)
-    (out_dir / "images").mkdir(parents=True, exist_ok=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
     images, annotations = [], []
     for k, scene in enumerate(scenes):
         h, w = scene.size
-        file_name = f"images/{k:06d}.png"
-        write_png(out_dir / file_name, scene.image)
-        images.append({"id": k + 1, "file_name": file_name, "height": h, "width": w})
+        image_id = scene.scene_id if (file_names is not None and isinstance(scene.scene_id, int)) else k + 1
+        if file_names is None:
+            file_name = f"images/{k:06d}.png"
+            write_png(out_dir / file_name, scene.image)
+        else:
+            file_name = file_names[k]
+        images.append({"id": image_id, "file_name": file_name, "height": h, "width": w})
         regions = []
         for j, inst in enumerate(scene.instances):
             if inst.amodal_mask is None:
@@ -77,7 +85,7 @@ def write_cocoa(
                 "segmentation": polys[0] if len(polys) == 1 else polys,
                 "area": int(am.sum()),
                 "isStuff": 0,
-                "name": str(inst.category),
+                "name": categories[inst.category] if categories is not None else str(inst.category),
                 "order": int(len(scene.instances) - inst.depth) if inst.depth is not None else j + 1,
                 "occlude_rate": round(float(inst.occluded_ratio or 0.0), 4),
             }
@@ -91,7 +99,7 @@ def write_cocoa(
                 pairs.append(f"{i + 1}-{j + 1}")
         annotations.append(
             {
-                "image_id": k + 1,
+                "image_id": image_id,
                 "id": k + 1,
                 "regions": regions,
                 "size": len(regions),

@@ -19,9 +19,13 @@ __all__ = [
     "iou",
     "SquareBox",
     "square_box",
+    "context_square",
     "crop_square",
     "paste_square",
     "resize_mask",
+    "place",
+    "frame_masks",
+    "unframe_masks",
 ]
 
 
@@ -194,6 +198,38 @@ def square_box(
     return SquareBox(int(round(cx - side / 2.0)), int(round(cy - side / 2.0)), side, *image_size)
 
 
+def context_square(
+    box: Tensor | tuple[int, int, int, int],
+    image_size: tuple[int, int],
+    area_factor: float = 3.0,
+    margin: float = 1.1,
+    scale: float = 1.0,
+    shift: tuple[float, float] = (0.0, 0.0),
+    min_side: int = 8,
+) -> SquareBox:
+    """PCNet's adaptive square (supplementary A): side ``max(sqrt(w h * area_factor), margin w,
+    margin h)``, centred on the box, so a small or thin object keeps enough context around it.
+
+    Args:
+        box: ``(x0, y0, x1, y1)`` exclusive.
+        image_size: ``(H, W)``.
+        area_factor, margin: the rule's constants (PCNet: 3 and 1.1).
+        scale: multiplies the side (training jitter).
+        shift: moves the centre by these fractions of the side (training jitter).
+        min_side: lower bound on the side.
+
+    Example:
+        >>> context_square((10, 10, 20, 40), (64, 64)).side  # max(sqrt(10 * 30 * 3), 11, 33)
+        33
+    """
+    x0, y0, x1, y1 = (float(v) for v in torch.as_tensor(box).tolist())
+    w, h = x1 - x0, y1 - y0
+    side = max((w * h * area_factor) ** 0.5, margin * w, margin * h) * scale
+    side = max(int(round(side)), int(min_side), 1)
+    cx, cy = (x0 + x1) / 2.0 + shift[0] * side, (y0 + y1) / 2.0 + shift[1] * side
+    return SquareBox(int(round(cx - side / 2.0)), int(round(cy - side / 2.0)), side, *image_size)
+
+
 def scaled_radius(pixels: float, size: int, reference_size: int = 256) -> int:
     """A radius given at ``reference_size`` (the papers' 256 px) rescaled to an image of side ``size``.
 
@@ -277,3 +313,70 @@ def paste_square(crop: Tensor, box: SquareBox, canvas: Tensor | None = None, mod
         (ir, ic), (wr, wc) = hit
         out[..., ir, ic] = cb[..., wr, wc].to(out.dtype)
     return out[0] if crop.ndim == 3 else out
+
+
+def place(
+    x: Tensor, canvas_size: tuple[int, int], top_left: tuple[int, int], scale: float = 1.0, mode: str = "image"
+) -> Tensor:
+    """Resize ``x`` by ``scale`` and write it into a zero canvas of ``canvas_size`` with its top-left
+    corner at ``top_left = (x0, y0)`` (which may lie outside the canvas: what falls outside is cut).
+
+    Args:
+        x: ``(C, h, w)`` or ``(B, C, h, w)``.
+        canvas_size: ``(H, W)``.
+        top_left: integer ``(x0, y0)`` of the resized ``x`` on the canvas.
+        scale: resize factor (> 0).
+        mode: ``"image"`` (bilinear, antialiased) or ``"mask"`` (bilinear + threshold 0.5).
+
+    Returns:
+        ``(C, H, W)`` or ``(B, C, H, W)``.
+
+    Example:
+        >>> m = torch.ones(1, 2, 2)
+        >>> place(m, (3, 4), (2, 1), mode="mask")[0].tolist()
+        [[0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 1.0, 1.0], [0.0, 0.0, 1.0, 1.0]]
+    """
+    if scale <= 0:
+        raise ValueError(f"scale must be > 0, got {scale}")
+    xb = x[None] if x.ndim == 3 else x
+    h, w = xb.shape[-2:]
+    size = (max(1, round(h * scale)), max(1, round(w * scale)))
+    if size != (h, w):
+        xb = resize_mask(xb, size) if mode == "mask" else F.interpolate(
+            xb, size=size, mode="bilinear", align_corners=False, antialias=True
+        )  # fmt: skip
+    out = xb.new_zeros(xb.shape[0], xb.shape[1], *canvas_size)
+    x0, y0 = int(top_left[0]), int(top_left[1])
+    ys, xs = max(y0, 0), max(x0, 0)
+    ye, xe = min(y0 + size[0], canvas_size[0]), min(x0 + size[1], canvas_size[1])
+    if ye > ys and xe > xs:
+        out[..., ys:ye, xs:xe] = xb[..., ys - y0 : ye - y0, xs - x0 : xe - x0]
+    return out[0] if x.ndim == 3 else out
+
+
+def frame_masks(masks: Tensor, size: int, enlarge: float = 1.0, around: Tensor | None = None) -> tuple[Tensor, list]:
+    """Each mask cropped to a square around a box and resized to ``size`` (Amodal-VAE's inputs are
+    "tightly cropped" masks, section 4.2).
+
+    Args:
+        masks: ``(B, 1, H, W)``.
+        size: output side.
+        enlarge: the square's side over the box's longer side (1: tight).
+        around: ``(B, 1, H, W)`` masks whose boxes place the squares (default: ``masks``'s own).
+
+    Returns:
+        ``(B, 1, size, size)`` crops and their :class:`SquareBox` es (for :func:`unframe_masks`).
+    """
+    ref = masks if around is None else around
+    boxes = [square_box(bbox(r[0]), tuple(masks.shape[-2:]), enlarge) for r in ref]
+    crops = torch.stack([crop_square(m, b, size, mode="mask") for m, b in zip(masks, boxes)]) if len(masks) else \
+        masks.new_zeros(0, 1, size, size)  # fmt: skip
+    return crops, boxes
+
+
+def unframe_masks(crops: Tensor, boxes: list, mode: str = "mask") -> Tensor:
+    """Paste framed ``(B, C, s, s)`` crops back into their frames' images (inverse of :func:`frame_masks`)."""
+    if not len(crops):
+        return crops
+    h, w = boxes[0].height, boxes[0].width
+    return torch.stack([paste_square(c, b, c.new_zeros(c.shape[0], h, w), mode=mode) for c, b in zip(crops, boxes)])

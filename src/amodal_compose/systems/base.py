@@ -16,8 +16,11 @@ size, any size zero-padded to the network's stride and cropped back).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+import pickle
+import zipfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
@@ -28,13 +31,45 @@ from ..metrics import MethodMetrics
 from ..nets.base import build_module, module_spec
 from ..ops.convert import as_image, as_mask, check_same_batch, check_same_size, pad_to_multiple
 
-__all__ = ["System", "OptimizerFactory", "STAGES"]
+__all__ = ["System", "OptimizerFactory", "STAGES", "COMPONENTS", "CHECKPOINT_KEY", "CheckpointError", "read_checkpoint"]
 
 #: ``params -> Optimizer``; LightningCLI configs give it as ``class_path: torch.optim.Adam``.
 OptimizerFactory = Callable[[Iterable], torch.optim.Optimizer]
 
 #: the evaluation stages, each with its own metric state.
 STAGES = ("val", "test")
+
+#: pipeline component name -> system class; a system joins by declaring ``component = "<name>"``.
+COMPONENTS: dict[str, type[System]] = {}
+
+#: the checkpoint entry where a system records what wrote it (package version, class, input crop).
+CHECKPOINT_KEY = "amodal_compose"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used: unreadable, of another system or package version, or naming
+    code outside the package. The message names the argument and the file."""
+
+
+def read_checkpoint(path: str | Path, name: str = "checkpoint") -> dict[str, Any]:
+    """``torch.load(path, weights_only=True)`` on the CPU, with clear errors.
+
+    Raises:
+        FileNotFoundError: no such file.
+        CheckpointError: a truncated or corrupt file, or one holding more than weights.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{name}: checkpoint not found: {path}")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise CheckpointError(f"{name}: {path} holds more than weights and is refused ({err})") from err
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as err:
+        raise CheckpointError(f"{name}: {path} is not a readable checkpoint (truncated or corrupt?): {err}") from err
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
+        raise CheckpointError(f"{name}: {path} is not a Lightning checkpoint (no state_dict)")
+    return ckpt
 
 
 class System(pl.LightningModule):
@@ -51,6 +86,67 @@ class System(pl.LightningModule):
     """
 
     main_metric: str = ""
+    #: the name under which :class:`~amodal_compose.pipeline.Pipeline` takes this system (``None``: not a component)
+    component: str | None = None
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        name = cls.__dict__.get("component")
+        if name is not None:
+            if name in COMPONENTS and COMPONENTS[name] is not cls:
+                raise ValueError(f"pipeline component {name!r} is already {COMPONENTS[name].__name__}")
+            COMPONENTS[name] = cls
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """Record the package version, the system class and, when trained with a DataModule, the input
+        crop (``crop_size``, ``enlarge``), so a pipeline can check and use the checkpoint."""
+        from .. import __version__
+
+        crop = {}
+        dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        if dm is not None:
+            hp = dm.hparams
+            crop = {k: hp[k] for k in ("crop_size", "enlarge", "enlarge_range") if k in hp}
+        cls = type(self)
+        checkpoint[CHECKPOINT_KEY] = {
+            "version": __version__, "system": f"{cls.__module__}.{cls.__qualname__}", "crop": crop,
+        }  # fmt: skip
+
+    def portable_checkpoint(self, crop: dict | None = None) -> dict[str, Any]:
+        """This system as a checkpoint dict that ``load_from_checkpoint`` and the pipeline load (float32
+        CPU weights, hyper-parameters, the ``amodal_compose`` entry with ``crop`` as its input crop)."""
+        from .. import __version__
+
+        cls = type(self)
+        meta = dict(getattr(self, "checkpoint_meta", None) or {})
+        meta.update(version=__version__, system=f"{cls.__module__}.{cls.__qualname__}")
+        if crop is not None or "crop" not in meta:
+            meta["crop"] = dict(crop or {})
+        return {
+            "state_dict": {k: v.detach().float().cpu() for k, v in self.state_dict().items()},
+            "hyper_parameters": dict(self.hparams), "hparams_name": "kwargs",
+            "pytorch-lightning_version": pl.__version__, CHECKPOINT_KEY: meta,
+        }  # fmt: skip
+
+    def load_weights(self, paths: Sequence[str | Path], skip: Sequence[str] = ()) -> list[dict[str, Any]]:
+        """Load, in order, the weights of ``paths`` that this system has (same name and shape; names
+        starting with one of ``skip`` left out): how a training stage starts from the earlier
+        stages' checkpoints (``init_from``). Returns the checkpoints read.
+
+        Raises:
+            FileNotFoundError, CheckpointError: see :func:`read_checkpoint`.
+            ValueError: a checkpoint with none of this system's weights.
+        """
+        own, read = self.state_dict(), []
+        for path in paths:
+            ckpt = read_checkpoint(path, "init_from")
+            hits = {k: v for k, v in ckpt["state_dict"].items()
+                    if k in own and own[k].shape == v.shape and not k.startswith(tuple(skip))}  # fmt: skip
+            if not hits:
+                raise ValueError(f"init_from {path}: no weights of this system's networks in it")
+            self.load_state_dict(hits, strict=False)
+            read.append(ckpt)
+        return read
 
     # ------------------------------------------------------------------ construction
     def attach_net(self, name: str, net: nn.Module | dict | None, default: type[nn.Module]) -> nn.Module:
@@ -133,7 +229,7 @@ class System(pl.LightningModule):
                 images, single ``(C, H, W)`` or batched ``(B, C, H, W)``.
 
         Returns:
-            The padded ``(B, C, H', W')`` tensors on the module's device, and the original ``(H, W)``
+            The padded ``(B, C, H', W')`` tensors on the module's device and in its dtype, and the original ``(H, W)``
             (crop outputs back with ``y[..., :H, :W]``).
 
         Raises:
@@ -146,7 +242,7 @@ class System(pl.LightningModule):
             out[name] = t[None] if t.ndim == 3 else t
         check_same_batch(**out)
         size = check_same_size(**out)
-        return {k: pad_to_multiple(v, multiple).to(self.device) for k, v in out.items()}, size
+        return {k: pad_to_multiple(v, multiple).to(self.device, self.dtype) for k, v in out.items()}, size
 
     @staticmethod
     def size_multiple(net: nn.Module) -> int:
@@ -156,5 +252,16 @@ class System(pl.LightningModule):
     # ------------------------------------------------------------------ logging
     def log_images(self, batch: dict) -> dict[str, Tensor]:
         """Named ``(B, C, H, W)`` images in [0, 1] for the validation image grid (inputs,
-        predictions, targets), computed in eval mode without gradients by the callback."""
+        predictions, targets; the target last), computed in eval mode without gradients by the callback."""
         raise NotImplementedError
+
+    def figure(self, batch: dict) -> dict[str, Tensor]:
+        """The columns of a comparison figure of ``batch``: :meth:`log_images` with each baseline's
+        prediction inserted before the target (the last column). Call in eval mode without gradients."""
+        columns = self.log_images(batch)
+        preds, _ = self.evaluate(batch)
+        *first, last = columns
+        out = {k: columns[k] for k in first}
+        out.update({m: preds[m].clamp(0, 1) for m in self.methods[1:]})
+        out[last] = columns[last]
+        return out

@@ -40,6 +40,8 @@ class ShapeSystem(System):
         (1, 1, 30, 41)
     """
 
+    component = "shape"
+
     def __init__(
         self,
         net: nn.Module | None = None,

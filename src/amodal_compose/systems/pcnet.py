@@ -1,0 +1,438 @@
+"""Self-Supervised Scene De-occlusion (Zhan et al., CVPR 2020): PCNet-M and PCNet-C, trained on modal
+masks only, and the inference that de-occludes a scene with them:
+
+* ordering recovery by dual completion (eq. 3): for every neighbouring pair, each instance is completed
+  with the other as eraser; the one that grows more is behind. All pairs of a scene go through PCNet-M
+  as one batch. The result is a directed graph, cycles allowed;
+* ordering-grounded amodal completion (eq. 4): an instance completed in one step with the union of all
+  its ancestors (found by a search that ends on cycles) as eraser; the non-grounded variant uses all
+  neighbours;
+* amodal-constrained content completion (eq. 5) with PCNet-C, the eraser being the amodal mask
+  intersected with the ancestors; the background completed with all instances as eraser.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from ..baselines import (
+    BASELINES,
+    amodal_convex,
+    amodal_convex_refined,
+    complete_object_baselines,
+    order_by_area,
+)
+from ..losses.inpainting import (
+    feature_matching_loss,
+    hinge_discriminator_loss,
+    hinge_generator_loss,
+    style_loss,
+    total_variation,
+)
+from ..losses.pcnet import hole_valid_l1, partial_completion_loss
+from ..metrics import BinnedImageMetrics, MethodMetrics, MetricSet, OrderingAccuracy, mask_metrics
+from ..nets.inpainting import PartialUNet, PatchDiscriminator
+from ..nets.pcnet import PartialMaskNet
+from ..ops.graph import ancestors, neighbour_pairs
+from ..ops.masks import bbox, context_square, crop_square, dilate, paste_square
+from ..structures import Keys, Scene
+from .base import STAGES, OptimizerFactory, System
+
+__all__ = ["PCNetMSystem", "PCNetCSystem", "ORDERING_METHODS", "AMODAL_METHODS"]
+
+#: the orderings PCNet-M's evaluation scores on the same scenes (PCNet Table 1).
+ORDERING_METHODS = ("pcnet_m", "area (larger in front)", "area (smaller in front)", "y-axis", "convex")
+#: the amodal masks it scores on the same occluded instances (PCNet Table 2).
+AMODAL_METHODS = ("pcnet_m (grounded)", "pcnet_m (non-grounded)", "raw", "convex", "convex_r")
+
+
+def _union(masks: Tensor, index: Sequence[int], like: Tensor) -> Tensor:
+    return masks[list(index)].amax(0) if len(index) else torch.zeros_like(like)
+
+
+class PCNetMSystem(System):
+    """Trains PCNet-M (:class:`~amodal_compose.nets.pcnet.PartialMaskNet`) and de-occludes scenes with it.
+
+    Training (PCNet eq. 1): binary cross entropy of the target's modal mask from its erased mask and the
+    eraser, weighted ``inside_weight`` inside the eraser, on
+    :class:`~amodal_compose.data.pairs.PartialMaskPairs` (case 1 / case 2). Validation and test take
+    whole scenes (:class:`~amodal_compose.data.datamodules.PCNetMDataModule`): the order recovered by
+    dual completion is scored by pairwise accuracy against ``area`` (both directions), ``y-axis`` and
+    ``convex`` (``val/pair_accuracy/pcnet_m`` ...), and the amodal masks of the occluded instances by
+    pooled full / invisible mIoU, grounded and non-grounded, against ``raw``, ``convex`` and ``convex_r``.
+
+    Inference crops each target with PCNet's adaptive square, at ``input_size`` (the training crop),
+    pastes the prediction back, and takes at most ``max_batch`` crops per forward.
+
+    Args:
+        net: the network; default ``PartialMaskNet()``.
+        use_category: multiply the erased mask by ``category + 1`` (PCNet: its category id; with
+            ``False``, 1, as PCNet does for COCOA, which has no categories).
+        inside_weight: eq. 1's weight inside the eraser (PCNet: 5).
+        input_size: the side crops are resized to (the training crop size).
+        threshold: probability above which a pixel belongs to the completed mask.
+        neighbour_dilation: masks count as neighbours when they touch after growing by this many pixels.
+        max_batch: crops per forward.
+        lr, betas, lr_milestones: Adam settings (the paper: SGD 1e-3 with step decays; give ``optimizer``
+            and ``lr_milestones`` for it) and the steps at which the rate drops tenfold.
+        optimizer: optional ``params -> Optimizer`` factory.
+
+    Example:
+        >>> from amodal_compose.nets import PartialMaskNet
+        >>> pcnet = PCNetMSystem(PartialMaskNet(widths=(8, 16, 16), bottleneck=(16,)), input_size=32)
+        >>> modal = torch.zeros(2, 1, 40, 40); modal[0, :, 5:20, 5:25] = 1; modal[1, :, 15:30, 20:35] = 1
+        >>> pcnet.order(torch.rand(3, 40, 40), modal).shape
+        torch.Size([2, 2])
+    """
+
+    component = "pcnet_m"
+
+    def __init__(
+        self,
+        net: nn.Module | None = None,
+        use_category: bool = True,
+        inside_weight: float = 5.0,
+        input_size: int = 64,
+        threshold: float = 0.5,
+        neighbour_dilation: int = 1,
+        max_batch: int = 256,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        lr_milestones: Sequence[int] = (),
+        optimizer: OptimizerFactory | None = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters(ignore=["net", "optimizer"])
+        self.attach_net("net", net, PartialMaskNet)
+        self.optimizer_factory = optimizer
+        self.methods = ("pcnet_m",)
+        self.main_metric = "pair_accuracy/pcnet_m"
+        self.scores = nn.ModuleDict({
+            stage: MetricSet({
+                "ordering": MethodMetrics(ORDERING_METHODS, OrderingAccuracy, name="pair_accuracy"),
+                "amodal": MethodMetrics(AMODAL_METHODS, mask_metrics),
+            })
+            for stage in STAGES
+        })  # fmt: skip
+
+    # ------------------------------------------------------------------ the network
+    def forward(self, erased: Tensor, eraser: Tensor, image: Tensor | None = None, category: Tensor | None = None):
+        """Mask logits ``(B, 1, H, W)``; ``erased`` is the plain mask, scaled by the category here."""
+        if self.hparams.use_category and category is not None:
+            erased = erased * (category.to(erased.dtype).view(-1, 1, 1, 1) + 1)
+        return self.net(erased, eraser, image)
+
+    def training_step(self, batch: dict, batch_idx: int) -> Tensor:
+        logits = self(batch[Keys.ERASED_MASK], batch[Keys.ERASER_MASK], batch[Keys.IMAGE], batch[Keys.CATEGORY])
+        target, eraser = batch[Keys.MODAL_MASK], batch[Keys.ERASER_MASK]
+        loss = partial_completion_loss(logits, target, eraser, self.hparams.inside_weight)
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(logits))
+        return loss
+
+    def configure_optimizers(self):
+        opt = self.make_optimizer(self.parameters(), self.optimizer_factory, self.hparams.lr, self.hparams.betas)
+        if not self.hparams.lr_milestones:
+            return opt
+        decay = torch.optim.lr_scheduler.MultiStepLR(opt, list(self.hparams.lr_milestones), gamma=0.1)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": decay, "interval": "step"}}
+
+    # ------------------------------------------------------------------ partial completion of many targets
+    def complete_masks(
+        self, image: Tensor, targets: Tensor, erasers: Tensor, categories: Tensor | None = None, batch: bool = True
+    ) -> Tensor:
+        """``P(M_target; M_eraser, I \\ M_eraser)`` for ``P`` target / eraser pairs of one image, each on
+        PCNet's adaptive square around its target, pasted back into the image frame.
+
+        Args:
+            image: ``(3, H, W)``.
+            targets, erasers: ``(P, 1, H, W)`` binary masks in the image frame.
+            categories: ``(P,)`` category indices of the targets (with ``use_category``).
+            batch: all crops through the network in batches of ``max_batch``; ``False``: one target at a time.
+
+        Returns:
+            ``(P, 1, H, W)`` binary predicted masks of the targets.
+        """
+        with self.inference():
+            return self._complete_masks(image, targets, erasers, categories, batch)
+
+    def _complete_masks(self, image, targets, erasers, categories, batch) -> Tensor:
+        size, s = tuple(image.shape[-2:]), int(self.hparams.input_size)
+        out = torch.zeros_like(targets)
+        if len(targets) == 0:
+            return out
+        boxes = [context_square(bbox(t[0]), size) for t in targets]
+        target_c = torch.stack([crop_square(t, b, s, mode="mask") for t, b in zip(targets, boxes)])
+        eraser_c = torch.stack([crop_square(e, b, s, mode="mask") for e, b in zip(erasers, boxes)])
+        image_c = torch.stack([crop_square(image, b, s) for b in boxes]) * (1 - eraser_c)
+        cats = categories if categories is not None else torch.zeros(len(targets), dtype=torch.long)
+        step = int(self.hparams.max_batch) if batch else 1
+        preds = []
+        for i in range(0, len(targets), step):
+            sl = slice(i, i + step)
+            logits = self(target_c[sl].to(self.device, self.dtype), eraser_c[sl].to(self.device, self.dtype),
+                          image_c[sl].to(self.device, self.dtype), cats[sl].to(self.device))  # fmt: skip
+            preds.append((torch.sigmoid(logits.float()) > self.hparams.threshold).float().cpu())
+        pred = torch.cat(preds)
+        for k, b in enumerate(boxes):
+            out[k] = paste_square(pred[k], b, out[k], mode="mask")
+        return out
+
+    def order(
+        self, image: Tensor, modal: Tensor, categories: Tensor | None = None, dilation: int | None = None,
+        batch: bool = True,
+    ) -> Tensor:  # fmt: skip
+        """Occlusion order by dual completion (PCNet eq. 3): for each neighbouring pair ``(i, j)``, the
+        increments ``|P(M_i; M_j) \\ M_i|`` and ``|P(M_j; M_i) \\ M_j|``; the one that grows less is in
+        front. Pairs whose increments are equal (both zero) get no edge.
+
+        Args:
+            image: ``(3, H, W)``.
+            modal: ``(N, 1, H, W)`` the instances' visible masks.
+            categories: ``(N,)``.
+            dilation: neighbour test (default: ``neighbour_dilation``).
+            batch: every pair through the network in one batch (or a few); ``False``: one pair per forward.
+
+        Returns:
+            ``(N, N)`` int64, ``[i, j] = 1`` when ``i`` occludes ``j``; may be cyclic.
+        """
+        n = len(modal)
+        out = torch.zeros(n, n, dtype=torch.int64)
+        near = neighbour_pairs(modal, self.hparams.neighbour_dilation if dilation is None else dilation)
+        pairs = [(i, j) for i in range(n) for j in range(i + 1, n) if near[i, j]]
+        if not pairs:
+            return out
+        first, second = [i for i, _ in pairs], [j for _, j in pairs]
+        cats = categories if categories is not None else torch.zeros(n, dtype=torch.long)
+        if batch:
+            targets, erasers = modal[first + second], modal[second + first]
+            pred = self.complete_masks(image, targets, erasers, cats[first + second])
+        else:
+            pred = torch.cat([
+                self.complete_masks(image, modal[[i, j]], modal[[j, i]], cats[[i, j]], batch=False)[[0, 1]]
+                for i, j in pairs
+            ])  # fmt: skip
+            pred = torch.cat([pred[0::2], pred[1::2]])
+            targets = modal[first + second]
+        growth = (pred * (1 - targets)).flatten(1).sum(1)
+        p = len(pairs)
+        for k, (i, j) in enumerate(pairs):
+            if growth[k] < growth[p + k]:
+                out[i, j] = 1
+            elif growth[p + k] < growth[k]:
+                out[j, i] = 1
+        return out
+
+    def amodal(
+        self, image: Tensor, modal: Tensor, order: Tensor | None = None, categories: Tensor | None = None,
+        dilation: int | None = None,
+    ) -> Tensor:  # fmt: skip
+        """Amodal completion in one step per instance (PCNet eq. 4): with ``order``, the eraser is the
+        union of all the instance's ancestors' modal masks (ordering-grounded); without, of all its
+        neighbours' (non-grounded). Instances with no eraser keep their modal mask.
+
+        Returns:
+            ``(N, 1, H, W)`` amodal masks, each containing its modal mask.
+        """
+        n = len(modal)
+        if order is None:
+            near = neighbour_pairs(modal, self.hparams.neighbour_dilation if dilation is None else dilation)
+            erasers = [[j for j in range(n) if near[i, j]] for i in range(n)]
+        else:
+            erasers = [ancestors(order, i) for i in range(n)]
+        out = modal.clone()
+        todo = [i for i in range(n) if erasers[i]]
+        if todo:
+            cats = categories if categories is not None else torch.zeros(n, dtype=torch.long)
+            eraser = torch.stack([_union(modal, erasers[i], modal[0]) for i in todo])
+            pred = self.complete_masks(image, modal[todo], eraser, cats[todo])
+            out[todo] = torch.maximum(pred, modal[todo])
+        return out
+
+    # ------------------------------------------------------------------ scene-level evaluation
+    def evaluate(self, batch: list[Scene]) -> tuple[dict[str, list], None]:
+        """Per scene: every ordering method's order and every amodal method's masks (see the class)."""
+        orders, masks = [], []
+        for scene in batch:
+            if len(scene) < 2 or scene.order is None:
+                continue
+            modal, cats = scene.modal_masks(), scene.categories()
+            order = self.order(scene.image, modal, cats)
+            by = {
+                "pcnet_m": order, "area (larger in front)": order_by_area(modal, larger_in_front=True),
+                "area (smaller in front)": order_by_area(modal), "y-axis": BASELINES["ordering"]["y-axis"](modal),
+                "convex": BASELINES["ordering"]["convex"](modal),
+            }  # fmt: skip
+            orders.append((by, scene.order))
+            gt = scene.amodal_masks()
+            if gt is None:
+                continue
+            occluded = ((gt - modal).flatten(1).sum(1) > 0).nonzero().flatten().tolist()
+            if not occluded:
+                continue
+            amodal = {
+                "pcnet_m (grounded)": self.amodal(scene.image, modal, order, cats),
+                "pcnet_m (non-grounded)": self.amodal(scene.image, modal, None, cats),
+                "raw": modal, "convex": amodal_convex(modal), "convex_r": amodal_convex_refined(modal, order),
+            }  # fmt: skip
+            masks.append(({k: v[occluded] for k, v in amodal.items()}, gt[occluded], modal[occluded]))
+        return {"orders": orders, "masks": masks}, None
+
+    def score(self, metrics: MetricSet, preds: dict[str, list], batch: list[Scene]) -> None:
+        for by, gt in preds["orders"]:
+            metrics["ordering"].update(by, gt)
+        for by, gt, modal in preds["masks"]:
+            metrics["amodal"].update(by, gt, modal)
+
+    def predict_step(self, batch: list[Scene], batch_idx: int, dataloader_idx: int = 0) -> list[dict[str, Tensor]]:
+        """Per scene: ``{"order", "amodal"}`` (ordering-grounded)."""
+        out = []
+        for scene in batch:
+            modal, cats = scene.modal_masks(), scene.categories()
+            order = self.order(scene.image, modal, cats)
+            out.append({"order": order, "amodal": self.amodal(scene.image, modal, order, cats)})
+        return out
+
+    def log_images(self, batch: dict) -> dict[str, Tensor]:
+        raise NotImplementedError("PCNet-M validates whole scenes; it logs no image grid")
+
+
+class PCNetCSystem(System):
+    """Trains PCNet-C (PCNet eq. 2; supplementary A): a partial-convolution U-Net
+    (:class:`~amodal_compose.nets.inpainting.PartialUNet`) that fills the erased part of an instance
+    given the image with the part erased, the instance's remaining modal mask and the eraser, against a
+    5-layer spectral-norm discriminator (:class:`~amodal_compose.nets.inpainting.PatchDiscriminator`).
+
+    Losses (Liu et al. 2018, plus PCNet's adversarial term): ``lambda_valid`` L1 on the known pixels,
+    ``lambda_hole`` L1 in the hole, ``lambda_tv`` total variation around the hole, ``lambda_perceptual``
+    and ``lambda_style`` on the discriminator's features (feature matching and Gram matrices: no
+    pretrained VGG is downloaded), ``lambda_adv`` hinge GAN. Manual optimisation: G and D alternate.
+
+    Validation and test (:class:`~amodal_compose.data.datamodules.PCNetCDataModule`) score L1 / PSNR /
+    SSIM in the hole for ``pcnet_c``, ``telea`` and ``mean_fill``, on the real occlusions of synthetic
+    scenes: the items f_content is scored on.
+
+    Args:
+        generator, discriminator: the networks (defaults: ``PartialUNet(5)``, ``PatchDiscriminator(3)``).
+        lambda_valid, lambda_hole, lambda_tv, lambda_perceptual, lambda_style: Liu et al.'s weights
+            (1, 6, 0.1, 0.05, 120).
+        lambda_adv: weight of the adversarial term (0.1, as EdgeConnect's image inpainter).
+        lr, betas: Adam for both networks when no factories are given (PCNet: 1e-4).
+        generator_optimizer, discriminator_optimizer: optional factories.
+    """
+
+    component = "pcnet_c"
+
+    def __init__(
+        self,
+        generator: nn.Module | None = None,
+        discriminator: nn.Module | None = None,
+        lambda_valid: float = 1.0,
+        lambda_hole: float = 6.0,
+        lambda_tv: float = 0.1,
+        lambda_perceptual: float = 0.05,
+        lambda_style: float = 120.0,
+        lambda_adv: float = 0.1,
+        lr: float = 1e-4,
+        betas: tuple[float, float] = (0.5, 0.999),
+        generator_optimizer: OptimizerFactory | None = None,
+        discriminator_optimizer: OptimizerFactory | None = None,
+    ) -> None:
+        super().__init__()
+        nets = ["generator", "discriminator", "generator_optimizer", "discriminator_optimizer"]
+        self.save_hyperparameters(ignore=nets)
+        self.automatic_optimization = False
+        self.attach_net("generator", generator, PartialUNet)
+        self.attach_net("discriminator", discriminator, PatchDiscriminator)
+        self.factories = (generator_optimizer, discriminator_optimizer)
+        self.setup_evaluation(
+            ("pcnet_c", *BASELINES["inpainting"]),
+            lambda: BinnedImageMetrics(bins=(), metrics=("l1", "psnr", "ssim")),
+            "psnr/all/pcnet_c",
+        )
+
+    def forward(self, image: Tensor, visible: Tensor, hole: Tensor) -> dict[str, Tensor]:
+        """``{"raw", "completed"}``: the network's output, and the input with the hole filled from it."""
+        known = image * (1 - hole)
+        raw = self.generator(torch.cat([known, visible, hole], 1), 1 - hole)
+        return {"raw": raw, "completed": known + raw * hole}
+
+    def complete(self, image, visible, hole) -> dict[str, Tensor]:
+        """Fill ``hole`` of an instance (PCNet eq. 5): ``{"completed"}`` ``(B, 3, H, W)``, the known pixels
+        kept. Eval mode, no autograd, any size (padded to the network's stride), inputs as
+        :meth:`~amodal_compose.systems.base.System.user_batch` takes them.
+
+        Args:
+            image: ``(3, H, W)`` / ``(B, 3, H, W)``; pixels in ``hole`` are ignored.
+            visible: the instance's remaining visible mask (zeros to complete a background).
+            hole: the region to fill.
+        """
+        with self.inference():
+            x, (h, w) = self.user_batch(
+                self.size_multiple(self.generator), image=(image, "image"), visible=(visible, "mask"),
+                hole=(hole, "mask"),
+            )  # fmt: skip
+            return {"completed": self(x["image"], x["visible"], x["hole"])["completed"][..., :h, :w]}
+
+    def generator_losses(self, batch: dict, out: dict[str, Tensor], fake: tuple) -> dict[str, Tensor]:
+        hp = self.hparams
+        target, hole = batch[Keys.TARGET], batch[Keys.INVISIBLE_MASK]
+        scores, fake_feats = fake
+        _, real_feats = self.discriminator(target)
+        valid, inside = hole_valid_l1(out["raw"], target, hole)
+        terms = {
+            "valid": valid, "hole": inside, "tv": total_variation(out["completed"], dilate(hole, 1)),
+            "perceptual": feature_matching_loss(real_feats, fake_feats), "style": style_loss(real_feats, fake_feats),
+            "adv": hinge_generator_loss(scores),
+        }  # fmt: skip
+        terms["loss"] = (hp.lambda_valid * valid + hp.lambda_hole * inside + hp.lambda_tv * terms["tv"]
+                         + hp.lambda_perceptual * terms["perceptual"] + hp.lambda_style * terms["style"]
+                         + hp.lambda_adv * terms["adv"])  # fmt: skip
+        return terms
+
+    def training_step(self, batch: dict, batch_idx: int) -> Tensor:
+        opt_g, opt_d = self.optimizers()
+        out = self(batch[Keys.IMAGE], batch[Keys.MODAL_MASK], batch[Keys.INVISIBLE_MASK])
+        real_scores, _ = self.discriminator(batch[Keys.TARGET])
+        fake_scores, _ = self.discriminator(out["completed"].detach())
+        d_loss = hinge_discriminator_loss(real_scores, fake_scores)
+        opt_d.zero_grad(set_to_none=True)
+        self.manual_backward(d_loss)
+        opt_d.step()
+        terms = self.generator_losses(batch, out, self.discriminator(out["completed"]))
+        opt_g.zero_grad(set_to_none=True)
+        self.manual_backward(terms["loss"])
+        opt_g.step()
+        opt_d.zero_grad(set_to_none=True)
+        n = len(out["raw"])
+        self.log("train/g_loss", terms["loss"], prog_bar=True, batch_size=n)
+        self.log("train/d_loss", d_loss, prog_bar=True, batch_size=n)
+        self.log_dict({f"train/{k}": v for k, v in terms.items() if k != "loss"}, batch_size=n)
+        return terms["loss"].detach()
+
+    def evaluate(self, batch: dict) -> tuple[dict[str, Tensor], Tensor]:
+        t, v, i = batch[Keys.TARGET], batch[Keys.MODAL_MASK], batch[Keys.INVISIBLE_MASK]
+        out = self(batch[Keys.IMAGE], v, i)
+        _, hole_l1 = hole_valid_l1(out["raw"], t, i)
+        return {"pcnet_c": out["completed"], **complete_object_baselines(t * v, v, i)}, hole_l1
+
+    def score(self, metrics: MethodMetrics, preds: dict[str, Tensor], batch: dict) -> None:
+        t, i = batch[Keys.TARGET], batch[Keys.INVISIBLE_MASK]
+        ratio = batch.get(Keys.OCCLUDED_RATIO, torch.full((len(t),), 0.5, device=t.device))
+        metrics.update({k: p.clamp(0, 1) for k, p in preds.items()}, t, ratio, region=i)
+
+    def predict_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> dict[str, Tensor]:
+        return {"completed": self(batch[Keys.IMAGE], batch[Keys.MODAL_MASK], batch[Keys.INVISIBLE_MASK])["completed"]}
+
+    def configure_optimizers(self):
+        hp = self.hparams
+        g = self.make_optimizer(self.generator.parameters(), self.factories[0], hp.lr, hp.betas)
+        d = self.make_optimizer(self.discriminator.parameters(), self.factories[1], hp.lr, hp.betas)
+        return [g, d]
+
+    def log_images(self, batch: dict) -> dict[str, Tensor]:
+        out = self(batch[Keys.IMAGE], batch[Keys.MODAL_MASK], batch[Keys.INVISIBLE_MASK])
+        return {"input": batch[Keys.IMAGE], "hole": batch[Keys.INVISIBLE_MASK], "completed": out["completed"],
+                "target": batch[Keys.TARGET]}  # fmt: skip

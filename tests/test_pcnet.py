@@ -1,0 +1,250 @@
+"""PCNet (Self-Supervised Scene De-occlusion): partial convolution, the losses, the self-supervised
+pairs, ordering by dual completion, ordering-grounded amodal completion, and scene de-occlusion and
+manipulation in the pipeline."""
+
+import pytest
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+
+from amodal_compose import Pipeline
+from amodal_compose.data.datamodules import PCNetCDataModule, PCNetMDataModule
+from amodal_compose.data.datasets import SyntheticScenes
+from amodal_compose.losses.pcnet import partial_completion_loss
+from amodal_compose.metrics import OrderingAccuracy
+from amodal_compose.nets.inpainting import PartialConv2d, PartialUNet, PatchDiscriminator
+from amodal_compose.nets.pcnet import PartialMaskNet
+from amodal_compose.ops.graph import ancestors
+from amodal_compose.ops.masks import dilate
+from amodal_compose.pipeline.scene import paint_order
+from amodal_compose.structures import Keys
+from amodal_compose.systems import PCNetCSystem, PCNetMSystem
+
+DM = dict(image_size=32, crop_size=32, train_scenes=12, val_scenes=3, test_scenes=3, batch_size=4, num_workers=0)
+
+
+def tiny_m() -> PCNetMSystem:
+    torch.manual_seed(0)
+    return PCNetMSystem(PartialMaskNet(widths=(8, 8, 16), bottleneck=(16,), use_image=False), input_size=32)
+
+
+def tiny_c() -> PCNetCSystem:
+    torch.manual_seed(0)
+    return PCNetCSystem(PartialUNet(5, widths=(8, 16, 16)), PatchDiscriminator(3, widths=(8, 16, 16, 16)))
+
+
+def scenes_with_occlusion(count=6, size=64):
+    data = SyntheticScenes(40, size, "test")
+    out = [data[i] for i in range(len(data)) if len(data[i]) >= 3 and any(x.is_occluded for x in data[i].instances)]
+    return out[:count]
+
+
+def oracle(system: PCNetMSystem, scene) -> None:
+    """Make ``system``'s partial completion perfect on ``scene``: a target grows by its true amodal
+    mask where the eraser covers it (what PCNet-M is trained to do)."""
+    modal, amodal = scene.modal_masks(), scene.amodal_masks()
+
+    def complete(image, targets, erasers, categories, batch):
+        out = []
+        for t, e in zip(targets, erasers):
+            k = next(k for k in range(len(modal)) if torch.equal(modal[k], t))
+            out.append(torch.maximum(t, amodal[k] * e))
+        return torch.stack(out)
+
+    system._complete_masks = complete
+
+
+# ----------------------------------------------------------------------------- layers and losses
+def test_partial_convolution_renormalises_by_the_valid_share():
+    conv = PartialConv2d(2, 3, 3)
+    x = torch.rand(1, 2, 6, 6)
+    full, m = conv(x, torch.ones(1, 1, 6, 6))
+    # a full mask inside the image: the plain convolution (zero padding rescaled at the border)
+    inner = F.conv2d(x, conv.conv.weight, conv.conv.bias)
+    torch.testing.assert_close(full[..., 1:-1, 1:-1], inner)
+    assert bool(m.all())
+    mask = torch.zeros(1, 1, 6, 6)
+    mask[..., :, :3] = 1  # the left half valid
+    out, new = conv(x * 100 * (1 - mask) + x * mask, mask)  # what is under the hole does not matter
+    ref, _ = conv(x, mask)
+    torch.testing.assert_close(out, ref)
+    assert torch.equal(new[0, 0, 0], torch.tensor([1.0, 1, 1, 1, 0, 0]))  # the valid region grows by one
+    assert torch.all(out[..., 5:] == 0)  # a window with no valid pixel: zero, and no bias
+
+
+def test_partial_completion_loss_weights_the_eraser():
+    logits = torch.zeros(1, 1, 2, 2)
+    target = torch.tensor([[[[1.0, 0.0], [1.0, 0.0]]]])
+    eraser = torch.tensor([[[[1.0, 0.0], [0.0, 0.0]]]])
+    bce = torch.log(torch.tensor(2.0))  # every pixel at p = 0.5
+    assert partial_completion_loss(logits, target, eraser, 5.0).item() == pytest.approx((5 + 1 + 1 + 1) / 4 * bce)
+    with pytest.raises(ValueError, match="shapes differ"):
+        partial_completion_loss(logits, target[..., :1], eraser)
+
+
+def test_pcnet_m_pairs_are_case_1_or_case_2():
+    dm = PCNetMDataModule(**DM, gamma=0.5)
+    dm.setup("fit")
+    ds = dm.dataset("train")
+    cases = set()
+    for i in range(min(len(ds), 24)):
+        item = ds[i]
+        target, shown, eraser = item[Keys.MODAL_MASK], item[Keys.ERASED_MASK], item[Keys.ERASER_MASK]
+        if torch.equal(shown, target):  # case 2: the eraser is behind, shown outside the target
+            assert (eraser * target).sum() == 0
+            cases.add(2)
+        else:  # case 1: the target minus the eraser in front
+            assert torch.equal(shown, target * (1 - eraser)) and (target * eraser).sum() > 0
+            cases.add(1)
+        assert torch.equal(item[Keys.IMAGE] * eraser, torch.zeros_like(item[Keys.IMAGE]))  # I \ M_B
+    assert cases == {1, 2}
+
+
+def test_pcnet_c_pairs_erase_the_overlap():
+    dm = PCNetCDataModule(**DM)
+    dm.setup("fit")
+    item = dm.dataset("train")[0]
+    hole = item[Keys.INVISIBLE_MASK]
+    assert hole.sum() > 0 and (hole * item[Keys.MODAL_MASK]).sum() == 0
+    assert torch.equal(item[Keys.IMAGE] * hole, torch.zeros_like(item[Keys.IMAGE]))
+    assert torch.equal(item[Keys.IMAGE] * (1 - hole), item[Keys.TARGET] * (1 - hole))
+
+
+# ----------------------------------------------------------------------------- ordering and amodal masks
+def test_ancestors_and_paint_order_handle_cycles():
+    order = torch.zeros(4, 4, dtype=torch.int64)
+    order[0, 1] = order[1, 2] = order[2, 1] = order[3, 0] = 1  # 3 > 0 > 1 <-> 2 (a cycle)
+    assert ancestors(order, 1) == [0, 2, 3] and ancestors(order, 3) == []
+    paint = paint_order(order, [0, 1, 2, 3])
+    assert sorted(paint) == [0, 1, 2, 3]
+    assert paint.index(1) < paint.index(0) < paint.index(3)  # behind first; the 1 <-> 2 cycle broken either way
+    assert paint_order(order, [0, 3]) == [0, 3]
+
+
+def test_dual_completion_recovers_the_order_and_grounded_completion_the_amodal_masks():
+    """With a perfect partial completion (PCNet-M's training target), eq. 3 recovers every
+    neighbouring pair's order and eq. 4 (grounded) the true amodal masks."""
+    acc = OrderingAccuracy()
+    system = tiny_m()
+    for scene in scenes_with_occlusion():
+        oracle(system, scene)
+        modal = scene.modal_masks()
+        order = system.order(scene.image, modal)
+        acc.update(order, scene.order)
+        amodal = system.amodal(scene.image, modal, order)
+        assert torch.equal(amodal, scene.amodal_masks())
+        ungrounded = system.amodal(scene.image, modal, None)  # every neighbour as eraser: no smaller
+        assert torch.all(ungrounded >= modal)
+    assert acc.total > 5 and acc.compute() == 1.0
+
+
+def test_batched_ordering_equals_the_per_pair_loop():
+    system = tiny_m()
+    with torch.no_grad():  # an untrained net whose output depends on its inputs
+        for p in system.net.parameters():
+            p.add_(torch.randn_like(p) * 0.3)
+    for scene in scenes_with_occlusion(3):
+        modal = scene.modal_masks()
+        assert torch.equal(system.order(scene.image, modal, batch=True), system.order(scene.image, modal, batch=False))
+
+
+def test_systems_fit_and_score_whole_scenes():
+    for system, dm, main in ((tiny_m(), PCNetMDataModule(**DM), "pair_accuracy/pcnet_m"),
+                             (tiny_c(), PCNetCDataModule(**DM), "psnr/all/pcnet_c")):  # fmt: skip
+        trainer = pl.Trainer(max_steps=2, limit_val_batches=1, logger=False, enable_checkpointing=False,
+                             enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0)  # fmt: skip
+        trainer.fit(system, dm)
+        result = trainer.test(system, datamodule=dm, verbose=False)[0]
+        assert f"test/{main}" in result
+    assert {"test/pair_accuracy/y-axis", "test/miou_invisible/pcnet_m (grounded)", "test/miou_full/convex_r"} <= \
+        set(trainer.test(*(tiny_m(), PCNetMDataModule(**DM)), verbose=False)[0])  # fmt: skip
+
+
+# ----------------------------------------------------------------------------- the pipeline
+def test_deocclude_and_manipulate_with_a_perfect_pcnet_m():
+    scene = scenes_with_occlusion(1)[0]
+    m = tiny_m()
+    oracle(m, scene)
+    pipe = Pipeline(pcnet_m=m, pcnet_c=tiny_c())
+    modal = scene.modal_masks()
+    d = pipe.deocclude(scene.image, modal)
+    assert torch.equal(d.amodal, scene.amodal_masks()) and torch.equal(d.layers[:, 3:], d.amodal)
+    assert torch.equal(d.layers[:, :3] * modal, scene.image[None] * modal)  # visible pixels kept
+    assert d.notes == {"content": "pcnet_c", "amodal": "pcnet_m", "background": "pcnet_c"}
+    assert d.background.shape == scene.image.shape
+
+    # delete the front occluder of a hidden object: outside what it covered, the result is the scene
+    # re-rendered without it, exactly (the layers' visible pixels and the untouched background)
+    target = next(k for k, i in enumerate(scene.instances) if i.is_occluded)
+    j = int(torch.nonzero(scene.order[:, target]).flatten()[0])
+    edited = pipe.manipulate(scene.image, modal, [{"delete": j}], harmonize=False)
+    assert j not in edited.paint and len(edited.paint) == len(scene) - 1
+    others = [k for k in range(len(scene)) if k != j]
+    exact = torch.maximum(1 - dilate(modal.amax(0), 1), modal[others].amax(0))
+    truth = scene.render(exclude=[j])
+    torch.testing.assert_close(edited.image * exact, truth * exact)
+    # the hidden part j revealed is painted from the completed layer
+    revealed = d.amodal[target] * modal[j]
+    assert revealed.sum() > 0 and torch.equal(edited.image * revealed, d.layers[target, :3] * revealed)
+
+    moved = pipe.manipulate(scene.image, modal, [{"move": target, "offset": (3, 0)}], harmonize=False)
+    assert moved.layers[moved.paint.index(target)][3:, :, 3:].sum() == d.amodal[target][:, :, :-3].sum()
+    flipped = pipe.manipulate(scene.image, modal, [{"front": target, "of": j}], harmonize=False)
+    assert flipped.paint.index(target) > flipped.paint.index(j)
+    inserted = pipe.manipulate(scene.image, modal, [{"insert": (scene.image, modal[target])}], harmonize=False)
+    assert len(inserted.layers) == len(scene) + 1
+    for bad, message in (({"delete": 99}, "out of range"), ({"spin": 0}, "unknown edit")):
+        with pytest.raises(ValueError, match=message):
+            pipe.manipulate(scene.image, modal, [bad])
+
+
+def test_deocclude_falls_back_and_names_what_is_missing():
+    from amodal_compose.pipeline import MissingComponentError
+
+    scene = scenes_with_occlusion(1)[0]
+    m = tiny_m()
+    oracle(m, scene)
+    with pytest.raises(MissingComponentError, match="pcnet_c"):
+        Pipeline(pcnet_m=m).deocclude(scene.image, scene.modal_masks())  # a hidden part to fill, no content net
+    with pytest.raises(MissingComponentError, match="pcnet_m"):
+        Pipeline(pcnet_c=tiny_c()).deocclude(scene.image, scene.modal_masks())
+    with pytest.raises(ValueError, match="mask 1 is empty"):
+        modal = scene.modal_masks().clone()
+        modal[1] = 0
+        Pipeline(pcnet_m=m, pcnet_c=tiny_c()).deocclude(scene.image, modal)
+    with pytest.raises(ValueError, match="needs shape_method='amodal_vae'"):
+        Pipeline(pcnet_m=m, pcnet_c=tiny_c()).deocclude(scene.image, scene.modal_masks(), hypotheses=3)
+
+
+def test_deocclude_with_amodal_vae_hypotheses():
+    """shape_method="amodal_vae": N sampled masks per instance, kept only where the erasers above
+    cover them, each completed by PCNet-C, ranked; the result's masks are the first."""
+    from amodal_compose.nets.vae import AmodalVAE
+    from amodal_compose.systems import AmodalVAESystem
+
+    scene = scenes_with_occlusion(1)[0]
+    m = tiny_m()
+    oracle(m, scene)
+    torch.manual_seed(0)
+    vae = AmodalVAESystem(AmodalVAE(size=16, latent=4, widths=(8, 8), num_classes=8, embed=2), stage=2,
+                          train_decoder=True)  # fmt: skip
+    with torch.no_grad():
+        for p in vae.net.decoder.parameters():
+            p.mul_(3)
+    pipe = Pipeline(pcnet_m=m, pcnet_c=tiny_c(), amodal_vae=vae)
+    modal = scene.modal_masks()
+    d = pipe.deocclude(scene.image, modal, scene.categories().tolist(), shape_method="amodal_vae", hypotheses=3)
+    assert d.notes["amodal"] == "amodal_vae" and len(d.hypotheses) == len(scene)
+    for k, alternatives in enumerate(d.hypotheses):
+        assert len(alternatives) == 3
+        assert [h.score for h in alternatives] == sorted((h.score for h in alternatives), reverse=True)
+        assert torch.equal(d.amodal[k], alternatives[0].amodal_mask)
+        above = ancestors(d.order, k)
+        cover = modal[above].amax(0) if above else torch.zeros_like(modal[k])
+        for h in alternatives:  # grounded: the visible mask plus what the erasers above hide
+            assert torch.all(h.amodal_mask >= modal[k]) and torch.all(h.amodal_mask <= torch.maximum(modal[k], cover))
+            assert torch.equal(h.completed * modal[k], scene.image * modal[k])
+    again = pipe.deocclude(scene.image, modal, scene.categories().tolist(), shape_method="amodal_vae", hypotheses=3)
+    assert torch.equal(again.amodal, d.amodal)
+    one = pipe.deocclude(scene.image, modal, shape_method="amodal_vae")
+    assert one.hypotheses == [] and one.amodal.shape == modal.shape

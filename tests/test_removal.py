@@ -1,0 +1,167 @@
+"""Object removal with inpainting-driven mask optimisation (Shimosato & Ukita): the mask losses, the
+segment selection, the copy-paste triplets, the three chained training stages, inference and the
+pipeline / command."""
+
+import pytest
+import pytorch_lightning as pl
+import torch
+
+from amodal_compose import Pipeline
+from amodal_compose.cli import main
+from amodal_compose.data.datamodules import RemovalDataModule
+from amodal_compose.io import write_png
+from amodal_compose.losses.removal import boundary_loss, boundary_potential, mask_expansion_loss
+from amodal_compose.nets import PatchDiscriminator, ResidualInpainter, SegmentationNet
+from amodal_compose.ops.masks import dilate, erode
+from amodal_compose.structures import Keys
+from amodal_compose.systems import RemovalSystem
+from amodal_compose.systems.removal import select_segment
+
+DM = dict(image_size=32, train_scenes=12, val_scenes=3, test_scenes=4, batch_size=4, num_workers=0)
+
+
+def tiny(stage: str, **kw) -> RemovalSystem:
+    k = 8
+    nets = dict(
+        segmenter=SegmentationNet(k, widths=(8, 16), bottleneck=(16,)),
+        edge_inpainter=ResidualInpainter(3, 1, 8, 1, "sigmoid"),
+        seg_inpainter=ResidualInpainter(k + 1, k, 8, 1, "logits"),
+        image_inpainter=ResidualInpainter(k + 5, 3, 8, 1, "image"),
+        edge_critic=PatchDiscriminator(2, (8, 8, 8, 8)), seg_critic=PatchDiscriminator(k, (8, 8, 8, 8)),
+        image_critic=PatchDiscriminator(3, (8, 8, 8, 8)),
+    )  # fmt: skip
+    return RemovalSystem(**nets, num_classes=k, stage=stage, **kw)
+
+
+def fit(system, steps=2):
+    trainer = pl.Trainer(max_steps=steps, limit_val_batches=1, val_check_interval=1, logger=False,
+                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                         num_sanity_val_steps=0)  # fmt: skip
+    dm = RemovalDataModule(**DM)
+    trainer.fit(system, dm)
+    return trainer, dm
+
+
+# ----------------------------------------------------------------------------- losses and selection
+def test_boundary_loss_is_lowest_on_the_true_mask_and_the_expansion_loss_a_few_pixels_out():
+    target = torch.zeros(1, 1, 64, 64)
+    target[..., 20:44, 16:40] = 1
+    phi = boundary_potential(target)
+    assert phi[0, 0, 32, 28] < 0 < phi[0, 0, 0, 0]  # negative inside, positive outside
+    candidates = {d: dilate(target, d) if d > 0 else erode(target, -d) if d < 0 else target for d in range(-4, 9)}
+    boundary = {d: float(boundary_loss(m, phi)) for d, m in candidates.items()}
+    assert min(boundary, key=boundary.get) in (-1, 0)  # the pixels on the boundary itself weigh ~0
+    expansion = {d: float(mask_expansion_loss(m, phi, alpha=0.03)) for d, m in candidates.items()}
+    best = min(expansion, key=expansion.get)
+    assert 2 <= best <= 3  # alpha = 0.03 of the 90.5 px diagonal: the zero level 2.7 px outside
+    with pytest.raises(ValueError, match="differ"):
+        boundary_loss(target[..., :10], phi)
+
+
+def test_select_segment_takes_the_class_under_the_hint_and_only_its_touching_region():
+    logits = torch.full((1, 4, 16, 16), -5.0)
+    logits[:, 0] = 5.0  # background
+    logits[:, 2, 2:6, 2:6] = 10.0  # class 2 under the hint
+    logits[:, 2, 10:14, 10:14] = 10.0  # class 2 elsewhere: another object, not selected
+    logits[:, 3, 2:6, 6:8] = 10.0  # class 3 next to it, less mass under the hint
+    logits.requires_grad_(True)
+    hint = torch.zeros(1, 1, 16, 16)
+    hint[..., 3:6, 3:7] = 1
+    prob, hard = select_segment(logits, hint)
+    assert hard[0, 0, 2:6, 2:6].all() and hard.sum() == 16  # the region of class 2 touching the hint
+    prob.sum().backward()  # differentiable: what the straight-through mask carries back
+    assert logits.grad is not None and logits.grad.abs().sum() > 0
+    far = torch.zeros_like(hint)
+    far[..., 8, 0] = 1  # background only: no object region touches it
+    assert select_segment(logits.detach(), far)[1].sum() == 0
+
+
+def test_copy_paste_triplets():
+    dm = RemovalDataModule(**DM)
+    dm.setup("fit")
+    for i in range(4):
+        item = dm.dataset("train")[i]
+        m = item[Keys.OBJECT_MASK]
+        assert m.sum() > 0 and float(item[Keys.AREA_RATIO]) == pytest.approx(float(m.mean()))
+        assert torch.equal(item[Keys.IMAGE] * (1 - m), item[Keys.TARGET] * (1 - m))  # only the object differs
+        seg, clean = item[Keys.SEGMENTATION], item[Keys.TARGET_SEGMENTATION]
+        assert torch.equal(seg[m[0] == 0], clean[m[0] == 0])
+        assert torch.all(seg[m[0] > 0] == int(item[Keys.CATEGORY]) + 1)  # the pasted object's label
+
+
+# ----------------------------------------------------------------------------- stages
+def test_three_stages_chain_by_checkpoint(tmp_path):
+    pl.seed_everything(0)
+    seg = tiny("segmentation")
+    fit(seg)
+    seg_ckpt = tmp_path / "seg.ckpt"
+    torch.save(seg.portable_checkpoint(), seg_ckpt)
+
+    inp = tiny("inpainters", init_from=[str(seg_ckpt)])
+    fit(inp)
+    for a, b in zip(inp.segmenter.parameters(), seg.segmenter.parameters()):
+        assert torch.equal(a, b)  # loaded, and not trained in the inpainters stage
+    inp_ckpt = tmp_path / "inp.ckpt"
+    torch.save(inp.portable_checkpoint(), inp_ckpt)
+
+    joint = tiny("joint", init_from=[str(inp_ckpt)])
+    trainer, dm = fit(joint)
+    for a, b in zip(joint.reference_segmenter.parameters(), seg.segmenter.parameters()):
+        assert torch.equal(a, b)  # the frozen reference is the pretrained segmenter
+    assert not all(torch.equal(a, b) for a, b in zip(joint.segmenter.parameters(), seg.segmenter.parameters()))
+    result = trainer.test(joint, datamodule=dm, verbose=False)[0]
+    for method in ("joint", "inpainter, gt mask", "inpainter, gt +4px", "inpainter, segmentation mask",
+                   "telea, segmentation mask"):  # fmt: skip
+        assert f"test/psnr/all/{method}" in result
+    with pytest.raises(ValueError, match="no weights"):
+        other = tmp_path / "other.ckpt"
+        torch.save({"state_dict": {"unrelated.weight": torch.zeros(1)}}, other)
+        tiny("joint", init_from=[str(other)]).load_weights([other])
+
+
+def test_remove_any_size_and_clear_errors(tmp_path, capsys):
+    system = tiny("joint")
+    with torch.no_grad():  # a segmentation that finds nothing: uniform logits
+        for p in system.segmenter.parameters():
+            p.zero_()
+    image = torch.zeros(3, 37, 45)
+    image[:, 10:20, 12:25] = 1.0
+    rough = torch.zeros(1, 37, 45)
+    rough[:, 8:22, 10:27] = 1
+    with pytest.raises(ValueError, match="touches no object"):
+        system.remove(image, rough)
+    # the command on a saved pipeline: the same error, one line, exit status 2
+    Pipeline(remover=system).save(tmp_path / "pipe")
+    write_png(tmp_path / "image.png", image)
+    write_png(tmp_path / "rough.png", rough)
+    args = ["remove", "--image", str(tmp_path / "image.png"), "--mask", str(tmp_path / "rough.png"),
+            "--checkpoints", str(tmp_path / "pipe"), "--out", str(tmp_path / "removed.png")]  # fmt: skip
+    assert main(args) == 2
+    assert "touches no object" in capsys.readouterr().err
+
+    system.segmenter = _Bright()  # a stand-in segmentation: the bright object
+    out = system.remove(image, rough)
+    assert out["image"].shape == (1, 3, 37, 45) and out["mask"].shape == (1, 1, 37, 45)
+    assert out["mask"][0, 0, 10:20, 12:25].all() and out["mask"].sum() == 130
+    known = 1 - out["mask"]
+    torch.testing.assert_close(out["image"] * known, image[None] * known)  # only the removed pixels change
+    with pytest.raises(ValueError, match="is empty"):
+        system.remove(image, torch.zeros_like(rough))
+    nan = image.clone()
+    nan[0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        system.remove(nan, rough)
+    torch.testing.assert_close(Pipeline(remover=system).remove(image, rough)["image"], out["image"][0])
+
+
+class _Bright(torch.nn.Module):
+    """A stand-in segmentation: class 1 where the image is bright, background elsewhere."""
+
+    size_multiple = 1
+
+    def forward(self, image):
+        bright = (image.mean(1, keepdim=True) > 0.5).float()
+        logits = torch.zeros(image.shape[0], 8, *image.shape[-2:])
+        logits[:, 1:2] = 10 * bright
+        logits[:, 0:1] = 10 * (1 - bright)
+        return logits

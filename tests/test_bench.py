@@ -24,7 +24,8 @@ TINY = ["--config", str(CONFIGS / "debug" / "tiny.yaml"), "--trainer.max_steps",
         "--trainer.val_check_interval", "2"]  # fmt: skip
 TINY_CONTENT = ["--config", str(CONFIGS / "debug" / "tiny_content.yaml"), "--trainer.max_steps", "4",
                 "--trainer.val_check_interval", "2"]  # fmt: skip
-ROW_KEYS = {"task", "method", "metric", "value", "std", "values", "seeds", "split", "steps", "image_size"}
+TINY_DATA = ("--config", str(CONFIGS / "debug" / "tiny_data.yaml"))
+ROW_KEYS = {"task", "method", "metric", "value", "std", "values", "seeds", "split", "steps", "image_size", "recipe"}
 
 
 def test_every_task_has_a_recipe_and_the_aliases_resolve():
@@ -92,12 +93,12 @@ def test_variants_rescore_the_same_weights_on_changed_test_items(tmp_path):
 
 
 def test_content_task_runs_and_a_rerun_with_the_same_seed_repeats_it(tmp_path):
-    kwargs = dict(seeds=1, runs=tmp_path / "runs", overrides=tuple(TINY_CONTENT))
+    kwargs = dict(seeds=1, runs=tmp_path / "runs", overrides=TINY_DATA)
     first = run_bench("content", tmp_path / "a", **kwargs)
     torch.rand(100)  # the global RNG moved on, as by an earlier task
     second = run_bench("content", tmp_path / "b", **kwargs)
     methods = {r["method"] for r in first}
-    assert {"f_content", "telea", "mean_fill", "samples"} <= methods
+    assert {"f_content", "pcnet_c", "telea", "mean_fill", "samples"} <= methods
 
     def scores(rows):
         return [(r["method"], r["metric"], r["value"]) for r in rows if "seconds" not in r["metric"]]
@@ -108,12 +109,14 @@ def test_content_task_runs_and_a_rerun_with_the_same_seed_repeats_it(tmp_path):
 def test_report_replaces_only_the_rerun_tasks(tmp_path):
     out = tmp_path / "reports"
     write_report([make_row("other", "m", "psnr", [1.0])], out)
-    run_bench("ordering", out)
+    kwargs = dict(runs=tmp_path / "runs", overrides=TINY_DATA)
+    run_bench("ordering", out, **kwargs)
     rows = json.loads((out / "bench.json").read_text())
     assert {r["task"] for r in rows} == {"other", "ordering"}
-    acc = [r for r in rows if r["task"] == "ordering" and r["metric"] == "pair_accuracy"]
-    assert len(acc) == 2 and all(0.0 < r["value"] < 1.0 for r in acc)
-    run_bench("ordering", out)
+    acc = {r["method"]: r["value"] for r in rows if r["task"] == "ordering" and r["metric"] == "pair_accuracy"}
+    assert set(acc) == {"pcnet_m", "area (larger in front)", "area (smaller in front)", "y-axis", "convex"}
+    assert all(0.0 <= v <= 1.0 for v in acc.values())
+    run_bench("ordering", out, **kwargs)
     again = json.loads((out / "bench.json").read_text())
     assert [r for r in again if r["task"] == "other"] == [r for r in rows if r["task"] == "other"]
     assert len(again) == len(rows)
@@ -132,3 +135,36 @@ def test_data_task_measures_the_generator_and_each_loader(tmp_path):
     rows = run_bench("data", tmp_path / "out", recipes=recipes)
     by = {(r["method"], r["metric"]): r["value"] for r in rows}
     assert by[("synthetic_generator", "scenes_per_s")] > 0 and by[("shape", "train_items_per_s")] > 0
+
+
+def test_chained_tasks_train_each_stage_from_the_previous_one(tmp_path):
+    """amodal_mask: f_shape, PCNet-M's amodal rows and the Amodal-VAE chain with its Table 2 ablations;
+    object_removal: segmentation -> inpainters -> two joint trainings. Tiny budgets."""
+    kwargs = dict(seeds=1, runs=tmp_path / "runs", overrides=TINY_DATA)
+    rows = run_bench("amodal_mask", tmp_path / "out", **kwargs)
+    by = {(r["method"], r["metric"]): r for r in rows}
+    for method in ("f_shape", "pcnet_m (grounded)", "amodal_vae", "amodal_vae (best of N)", "nearest_neighbour",
+                   "amodal_vae (without stage 3)", "amodal_vae (without stage 1)",
+                   "amodal_vae (without class conditioning)"):  # fmt: skip
+        assert 0.0 <= by[(method, "miou_invisible")]["value"] <= 1.0, method
+    assert by[("amodal_vae", "miou_full")]["recipe"] == "amodal_vae.yaml"
+    # the full chain's time is its three stages'; without stage 3 it is the same first two
+    assert by[("amodal_vae", "train_seconds")]["value"] > by[("amodal_vae (without stage 3)", "train_seconds")]["value"]
+    for stage in ("stage1", "stage2"):
+        assert (tmp_path / "runs" / "amodal_mask" / "amodal_vae" / "seed0" / "default" / f"{stage}.ckpt").is_file()
+    removal = run_bench("object_removal", tmp_path / "out", **kwargs)
+    methods = {r["method"] for r in removal}
+    assert {"joint", "joint+MEL", "inpainter, gt mask", "telea, segmentation mask"} <= methods
+
+
+def test_deocclusion_speed_times_both_ways(tmp_path):
+    recipes = tmp_path / "recipes"
+    recipes.mkdir()
+    (recipes / "pcnet_m.yaml").write_text((find_recipes() / "pcnet_m.yaml").read_text())
+    recipe = "image_size: 64\ninstances: [4]\nrepeats: 1\nnetwork: pcnet_m.yaml\n"
+    (recipes / "deocclusion_speed.yaml").write_text(recipe)
+    rows = run_bench("deocclusion_speed", tmp_path / "out", recipes=recipes)
+    by = {(r["method"], r["metric"]): r["value"] for r in rows}
+    for method in ("batched", "one_pair_per_forward"):
+        assert by[(method, "order_seconds/4_instances")] > 0
+    assert by[("scene", "neighbour_pairs/4_instances")] >= 1

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 from amodal_compose.cli import main
 
@@ -16,15 +17,41 @@ def test_data_stats(capsys):
     assert "occluded ratio" in out and "categories" in out
 
 
-def test_demo_runs_end_to_end(tmp_path, capsys):
-    assert main(["demo", "--out", str(tmp_path)]) == 0
+def test_demo_runs_end_to_end_and_reuses_its_checkpoints(tmp_path, capsys):
+    """The demo at a tiny training budget: data checks, every network trained (chained stages from
+    the previous stage's checkpoint), each section on held-out scenes with known answers, the
+    figures, the metrics and the job manifest; a second run reuses the checkpoints."""
+    args = ["demo", "--out", str(tmp_path / "out"), "--runs", str(tmp_path / "runs"), "--scenes", "3",
+            "--train-scale", "0.004", "--train-scenes", "24"]  # fmt: skip
+    assert main(args) == 0
     out = capsys.readouterr().out
     assert "order matrices equal: True" in out and "visible RLE masks exact: True" in out
-    assert (tmp_path / "synthetic_preview.png").is_file()
+    from amodal_compose.demo import DEMO_TRAINING
+
+    for name, stages in DEMO_TRAINING.items():
+        assert (tmp_path / "runs" / f"{name}.ckpt").is_file()
+        for k in range(1, len(stages)):  # the chained stages' own checkpoints
+            assert (tmp_path / "runs" / f"{name}_stage{k}.ckpt").is_file()
+    assert set(json.loads((tmp_path / "runs" / "pipeline" / "pipeline.json").read_text())["components"]) == \
+        set(DEMO_TRAINING)  # fmt: skip
+    assert (tmp_path / "out" / "pipeline_demo.png").is_file()
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert set(metrics["composition"]) == {"pipeline", "cut_and_paste", "poisson"}
+    assert {"pcnet_m", "area", "y-axis", "convex", "raw"} <= set(metrics["deocclusion"])
+    assert "posterior mode" in metrics["amodal_vae"]
+    for section in ("composition", "deocclusion", "removal", "amodal_vae"):
+        assert f"## {section}" in (tmp_path / "out" / "metrics.md").read_text() or section not in metrics
+    assert len((tmp_path / "out" / "jobs" / "jobs.jsonl").read_text().splitlines()) == 3
+    assert main(args) == 0
+    assert capsys.readouterr().out.count("reusing") == len(DEMO_TRAINING)
+    assert main([*args, "--sections", "composition,nope"]) == 2
+    assert "unknown demo sections" in capsys.readouterr().err
 
 
 def test_bench_command_writes_the_report_and_exits_2_on_bad_input(tmp_path, capsys):
-    assert main(["bench", "--task", "ordering", "--out", str(tmp_path)]) == 0
+    tiny = str(Path(__file__).resolve().parents[1] / "lightning_configs" / "debug" / "tiny_data.yaml")
+    assert main(["bench", "--task", "ordering", "--out", str(tmp_path), "--runs", str(tmp_path / "runs"),
+                 "--config", tiny]) == 0  # fmt: skip
     rows = json.loads((tmp_path / "bench.json").read_text())
     assert {r["method"] for r in rows} >= {"y-axis", "task"}
     assert "## ordering" in (tmp_path / "bench.md").read_text()

@@ -13,5 +13,9 @@ def test_quickstart_runs_top_to_bottom(tmp_path, monkeypatch):
     for i, cell in enumerate(c for c in cells if c["cell_type"] == "code"):
         exec(compile("".join(cell["source"]), f"{NOTEBOOK.name}[{i}]", "exec"), namespace)
     assert (tmp_path / "quickstart_out" / "scenes.png").is_file()
-    assert (tmp_path / "quickstart_out" / "shape.ckpt").is_file()
-    assert namespace["out"]["composite"].shape == (1, 3, 64, 64)
+    for name in ("shape", "content", "compositor"):
+        assert (tmp_path / "quickstart_out" / f"{name}.ckpt").is_file()
+    assert (tmp_path / "quickstart_out" / "pipeline.png").is_file()
+    assert namespace["source"].name == "quickstart_out"  # no demo checkpoints here: the notebook's own
+    result = namespace["result"]
+    assert result.image.shape == (3, 128, 128) and len(result.stages) == 2

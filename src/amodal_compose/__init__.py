@@ -1,7 +1,8 @@
 """amodal_compose: complete, order, remove and compose imperfect object instances.
 
-The public API is small: the data model (:class:`Scene`, :class:`Instance`, :class:`Keys`) and
-the synthetic scene generator; networks, systems and the pipeline live in their sub-packages.
+The public API is small: the data model (:class:`Scene`, :class:`Instance`, :class:`Keys`) and the
+:class:`Pipeline` of trained systems (``Pipeline.from_checkpoints(...)``, imported on first use, as
+it brings in Lightning); networks, systems and data live in their sub-packages.
 """
 
 import os as _os
@@ -11,4 +12,14 @@ _os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 from .structures import Instance, Keys, Scene  # noqa: E402
 
 __version__ = "0.1.0"
-__all__ = ["Instance", "Keys", "Scene", "__version__"]
+__all__ = ["ComposeInstance", "Instance", "Keys", "Pipeline", "Scene", "__version__"]
+
+_LAZY = {"Pipeline", "ComposeInstance", "CompositionResult"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        from . import pipeline
+
+        return getattr(pipeline, name)
+    raise AttributeError(f"module 'amodal_compose' has no attribute {name!r}")

@@ -3,8 +3,12 @@
 Sub-commands:
     ``data preview``   write a PNG grid of synthetic scenes with modal / amodal outlines;
     ``data stats``     print what the generator makes (objects, categories, occlusion ratios);
-    ``demo``           the end-to-end job of the current release (preview + COCOA round-trip + baselines);
+    ``demo``           the end-to-end job: data checks, brief training, the pipeline on held-out scenes;
     ``bench``          seeded benchmark rows into ``reports/bench.{json,md}``;
+    ``compose``        compose instances onto a background with trained checkpoints (AMICO Algorithm 1);
+    ``deocclude``      recover a scene's occlusion order, amodal masks, object layers and background (PCNet);
+    ``convert-amodal`` turn a COCO modal data set into pseudo-amodal COCOA annotations with PCNet-M;
+    ``remove``         remove the object a rough mask points at (inpainting-driven mask optimisation);
     ``fit`` / ``validate`` / ``test`` / ``predict``  LightningCLI, e.g.
                        ``amodal-compose fit --config lightning_configs/shape/synthetic.yaml``.
 """
@@ -71,68 +75,162 @@ def _cmd_stats(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    import torch
+    from .demo import run_demo
 
-    from .baselines import BASELINES
-    from .bench.ordering import heuristic_rows
-    from .data.datasets import InstanceCrops, SyntheticScenes
-    from .data.preview import save_preview
-    from .data.readers import CocoaAmodal
-    from .data.writers import write_cocoa
-    from .metrics import MethodMetrics, mask_metrics
-    from .ops.masks import iou
-    from .structures import Keys
-
-    out = Path(args.out)
-    t0 = time.perf_counter()
-    scenes = [SyntheticScenes(8, image_size=96, split="val")[i] for i in range(8)]
-    prev = save_preview(scenes, out / "synthetic_preview.png", cols=2, scale=2)
-    print(f"[1/3] preview of 8 synthetic scenes: {prev}")
-
-    path = write_cocoa(scenes, out / "cocoa_roundtrip")
-    back = CocoaAmodal(path, out / "cocoa_roundtrip")
-    orders_equal = all(torch.equal(a.order, b.order) for a, b in zip(scenes, back))
-    ious = torch.cat([iou(a.amodal_masks(), b.amodal_masks()) for a, b in zip(scenes, back)])
-    vis = torch.cat(
-        [
-            iou(x.modal_mask, y.modal_mask)[None]
-            for a, b in zip(scenes, back)
-            for x, y in zip(a.instances, b.instances)
-            if x.is_occluded
-        ]
-    )
-    print(
-        f"[2/3] COCOA round-trip: wrote {path}, read back {len(back)} scenes; order matrices equal: "
-        f"{orders_equal}; visible RLE masks exact: {bool((vis == 1).all())}; amodal polygon IoU "
-        f"mean {ious.mean():.3f} (min {ious.min():.3f})"
-    )
-
-    val = SyntheticScenes(200, image_size=64, split="val")
-    crops = torch.utils.data.default_collate(list(InstanceCrops(val, crop_size=64, select="occluded")))
-    scores = MethodMetrics(BASELINES["amodal_mask"], mask_metrics)
-    preds = {name: fn(crops[Keys.MODAL_MASK], crops[Keys.IMAGE]) for name, fn in BASELINES["amodal_mask"].items()}
-    scores.update(preds, crops[Keys.AMODAL_MASK], crops[Keys.MODAL_MASK])
-    miou = scores.compute()
-    parts = [f"{m}: full {miou[f'miou_full/{m}']:.3f} / invisible {miou[f'miou_invisible/{m}']:.3f}" for m in preds]
-    train = SyntheticScenes(100, image_size=64, split="train")
-    acc = [f"{r['method']} {r['value']:.3f}" for r in heuristic_rows(train, val, "ordering", 64)]
-    print(
-        f"[3/3] baselines on 200 held-out scenes: amodal mIoU {'; '.join(parts)}; ordering accuracy {', '.join(acc)}"
-    )
-    print(f"demo done in {time.perf_counter() - t0:.1f}s; outputs under {out}/")
+    sections = [x.strip() for x in args.sections.split(",") if x.strip()] if args.sections else None
+    run_demo(args.out, args.runs, scenes=args.scenes, scale=args.train_scale, sections=sections,
+             train_scenes=args.train_scenes)  # fmt: skip
     return 0
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
     from .bench import run_bench
 
-    rows = run_bench(args.task, args.out, seeds=args.seeds, recipes=args.recipes)
+    overrides = tuple(a for path in args.config for a in ("--config", path))
+    rows = run_bench(args.task, args.out, seeds=args.seeds, recipes=args.recipes, runs=args.runs, overrides=overrides)
     for r in rows:
         if not r["metric"].startswith("curve/"):
             spread = f" ± {r['std']}" if r["seeds"] > 1 and r["std"] is not None else ""
             print(f"{r['task']:<18} {r['method']:<24} {r['metric']:<28} {r['value']}{spread}")
     print(f"wrote {Path(args.out) / 'bench.json'} and {Path(args.out) / 'bench.md'}")
     return 0
+
+
+def _instance_spec(text: str) -> dict:
+    """``IMG:MASK[:x,y[,scale]]`` -> ``{"image", "mask", "position", "scale"}``."""
+    parts = text.split(":")
+    if len(parts) not in (2, 3) or not all(parts[:2]):
+        raise ValueError(f"--instance {text!r}: expected IMAGE:MASK or IMAGE:MASK:x,y[,scale]")
+    spec: dict = {"image": parts[0], "mask": parts[1], "position": None, "scale": 1.0}
+    if len(parts) == 3:
+        try:
+            numbers = [float(v) for v in parts[2].split(",")]
+        except ValueError as err:
+            raise ValueError(f"--instance {text!r}: the placement must be numbers x,y[,scale]") from err
+        if len(numbers) not in (2, 3):
+            raise ValueError(f"--instance {text!r}: the placement is x,y or x,y,scale")
+        spec["position"], spec["scale"] = (numbers[0], numbers[1]), numbers[2] if len(numbers) == 3 else 1.0
+    return spec
+
+
+def _cmd_compose(args: argparse.Namespace) -> int:
+    from .io import read_image, read_mask, write_png
+    from .pipeline import ComposeInstance, Pipeline
+
+    specs = [_instance_spec(t) for t in args.instance]
+    occluded = {"auto": "auto", "yes": True, "no": False}[args.occluded]
+    background = read_image(args.background)
+    instances = [
+        ComposeInstance(read_image(s["image"]), read_mask(s["mask"], threshold=127), s["position"], s["scale"],
+                        occluded)  # fmt: skip
+        for s in specs
+    ]
+    pipe = Pipeline.from_dir(args.checkpoints, device=args.device)
+    result = pipe.compose(background, instances, mask_dilation=args.mask_dilation, progress=len(instances) > 4)
+    write_png(args.out, result.image)
+    print(f"wrote {args.out} ({len(instances)} instances, "
+          f"{sum(layer.occluded for layer in result.layers)} completed as occluded)")  # fmt: skip
+    if args.save_layers:
+        paths = result.save(args.save_layers)
+        print(f"wrote {len(paths)} stage and layer images under {args.save_layers}")
+    return 0
+
+
+def _read_masks(source: str, image_path: str, size: tuple[int, int]) -> list:
+    """Masks for ``--masks``: the PNGs of a folder (sorted by name), or the annotations of the image in a
+    COCO instances file (matched by file name)."""
+    from .data.readers import decode_segmentation
+    from .io import read_mask
+
+    src = Path(source)
+    if src.is_dir():
+        files = sorted(p for p in src.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp"))
+        if not files:
+            raise FileNotFoundError(f"--masks {src}: no mask images in the folder")
+        return [read_mask(f, threshold=127) for f in files]
+    if not src.is_file():
+        raise FileNotFoundError(f"--masks {src}: no such file or folder")
+    import json
+
+    data = json.loads(src.read_text())
+    name = Path(image_path).name
+    matches = [i for i in data.get("images", []) if Path(i.get("file_name", "")).name == name]
+    if not matches:
+        raise ValueError(f"--masks {src}: no image named {name!r} in the file")
+    info = matches[0]
+    segs = [a["segmentation"] for a in data.get("annotations", []) if a.get("image_id") == info["id"]]
+    if not segs:
+        raise ValueError(f"--masks {src}: image {name!r} has no annotations")
+    import torch
+
+    return [torch.from_numpy(decode_segmentation(seg, *size)).float()[None] for seg in segs]
+
+
+def _cmd_deocclude(args: argparse.Namespace) -> int:
+    from .io import read_image
+    from .pipeline import Pipeline
+
+    image = read_image(args.image)
+    masks = _read_masks(args.masks, args.image, tuple(image.shape[-2:]))
+    pipe = Pipeline.from_dir(args.checkpoints, device=args.device)
+    result = pipe.deocclude(image, masks, mask_dilation=args.mask_dilation, grounded=not args.non_grounded)
+    paths = result.save(args.out)
+    edges = int(result.order.sum())
+    print(f"wrote {len(paths)} files under {args.out}: {len(masks)} objects, {edges} occlusion edges "
+          f"(order.json), amodal masks, RGBA layers and the background ({result.notes})")  # fmt: skip
+    return 0
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from .data.readers import CocoInstances
+    from .data.writers import write_cocoa
+    from .pipeline import load_system
+    from .structures import Scene
+    from .systems import PCNetMSystem
+
+    reader = CocoInstances(args.annotations, args.images)
+    pcnet = load_system(args.checkpoint, PCNetMSystem, "--checkpoint", args.device)
+    scenes, names = [], []
+    for k in _progress_range(len(reader), "converting"):
+        scene = reader[k]
+        if len(scene) == 0:
+            continue
+        modal, cats = scene.modal_masks(), scene.categories()
+        with pcnet.inference():
+            order = pcnet.order(scene.image, modal, cats, dilation=args.neighbour_dilation)
+            amodal = pcnet.amodal(scene.image, modal, order, cats)
+        instances = [
+            type(inst)(modal_mask=inst.modal_mask, category=inst.category, amodal_mask=amodal[j], meta=inst.meta)
+            for j, inst in enumerate(scene.instances)
+        ]
+        scenes.append(Scene(scene.image, instances, order=order, scene_id=scene.scene_id, meta=scene.meta))
+        names.append(scene.meta["file_name"])
+    out = Path(args.out)
+    path = write_cocoa(scenes, out.parent, out.name, file_names=names, categories=reader.categories)
+    print(f"wrote {path}: {len(scenes)} images, {sum(len(s) for s in scenes)} instances with amodal masks and "
+          f"{sum(int(s.order.sum()) for s in scenes)} occlusion edges (COCOA regions format)")  # fmt: skip
+    return 0
+
+
+def _cmd_remove(args: argparse.Namespace) -> int:
+    from .io import read_image, read_mask, write_png
+    from .pipeline import Pipeline
+
+    image = read_image(args.image)
+    mask = read_mask(args.mask, threshold=127)
+    pipe = Pipeline.from_dir(args.checkpoints, device=args.device)
+    out = pipe.remove(image, mask)
+    write_png(args.out, out["image"])
+    if args.save_mask:
+        write_png(args.save_mask, out["mask"])
+    print(f"wrote {args.out}; removed {int(out['mask'].sum())} pixels (the rough mask had {int(mask.sum())})")
+    return 0
+
+
+def _progress_range(n: int, desc: str):
+    from tqdm.auto import tqdm
+
+    return tqdm(range(n), desc=desc, disable=n <= 4)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -157,8 +255,15 @@ def _parser() -> argparse.ArgumentParser:
             q.add_argument("--cols", type=int, default=2)
         q.set_defaults(func=fn)
 
-    demo = sub.add_parser("demo", help="run the end-to-end demo")
-    demo.add_argument("--out", default="demo_out")
+    demo = sub.add_parser("demo", help="run the end-to-end demo (trains every network briefly, then runs each "
+                          "on held-out scenes)")  # fmt: skip
+    demo.add_argument("--out", default="demo_out", help="figures, metrics and a job manifest")
+    demo.add_argument("--runs", default="runs/demo", help="checkpoints (reused when present)")
+    demo.add_argument("--scenes", type=int, default=12, help="held-out compositions")
+    demo.add_argument("--train-scale", type=float, default=1.0, help="multiplies every training step budget")
+    demo.add_argument("--train-scenes", type=int, default=1500, help="synthetic training scenes of each network")
+    demo.add_argument("--sections", default="", help="comma-separated sections (default: all): "
+                      "composition, deocclusion, removal, amodal_vae")  # fmt: skip
     demo.set_defaults(func=_cmd_demo)
 
     bench = sub.add_parser("bench", help="write reports/bench.{json,md}")
@@ -166,7 +271,98 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--seeds", type=int, default=1, help="training seeds per learned task (mean and spread)")
     bench.add_argument("--recipes", default=None, help="folder of the recipes (default: lightning_configs/bench)")
     bench.add_argument("--out", default="reports")
+    bench.add_argument("--runs", default="runs/bench", help="the learned runs' folder (chained stages' checkpoints)")
+    bench.add_argument("--config", action="append", default=[], help="a LightningCLI config applied over every "
+                       "recipe (repeatable), e.g. lightning_configs/debug/tiny_data.yaml for a smoke run")  # fmt: skip
     bench.set_defaults(func=_cmd_bench)
+
+    comp = sub.add_parser(
+        "compose",
+        help="compose instances onto a background with trained checkpoints",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=(
+            "Compose object instances onto a background (AMICO Algorithm 1): occluded instances are completed\n"
+            "(shape, then content), every instance is blended in with the compositor's RGBA layer, in the\n"
+            "given order. Images are any size, PNG or JPEG; masks are black / white images of the same size\n"
+            "as their instance image (grey levels are split at 127)."
+        ),
+        epilog=(
+            "example:\n  amodal-compose compose --background street.png --instance car.png:car_mask.png:120,200,0.8 "
+            "\\\n      --instance dog.png:dog_mask.png --checkpoints runs/demo/pipeline --out composite.png"
+        ),
+    )
+    comp.add_argument("--background", required=True, help="the background image")
+    comp.add_argument(
+        "--instance", action="append", required=True, metavar="IMG:MASK[:x,y[,scale]]",
+        help="an object image and its rough visible mask; optionally where the centre of the mask's box goes on "
+        "the background (x, y in pixels) and a scale (default: the same place, scale 1). Repeat for more "
+        "instances; they are composed in the given order.",
+    )  # fmt: skip
+    comp.add_argument(
+        "--checkpoints", required=True, metavar="DIR",
+        help="a folder written by Pipeline.save (pipeline.json) or holding shape.ckpt / content.ckpt / "
+        "compositor.ckpt; the compositor is needed, shape and content for occluded instances",
+    )  # fmt: skip
+    comp.add_argument("--out", required=True, help="the output PNG")
+    comp.add_argument("--save-layers", metavar="DIR", help="also write each stage and each instance's RGBA layer")
+    comp.add_argument(
+        "--occluded", choices=["auto", "yes", "no"], default="auto",
+        help="complete the instances' hidden parts: 'auto' decides per instance from the shape net's prediction",
+    )  # fmt: skip
+    comp.add_argument(
+        "--mask-dilation", type=int, default=0, metavar="PX",
+        help="grow each mask by PX pixels first (for detector masks that stop short of the object's rim)",
+    )  # fmt: skip
+    comp.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+    comp.set_defaults(func=_cmd_compose)
+
+    deocc = sub.add_parser(
+        "deocclude", help="recover a scene's occlusion order, amodal masks, object layers and background",
+        description="De-occlude a scene (PCNet): the occlusion order of its objects (a directed graph, cycles "
+        "allowed), each object's amodal mask and completed RGBA layer, and the background without them.",
+    )  # fmt: skip
+    deocc.add_argument("--image", required=True, help="the scene image")
+    deocc.add_argument("--masks", required=True, help="a folder of mask images (one per object, sorted by name) "
+                       "or a COCO instances JSON holding the image (matched by file name)")  # fmt: skip
+    deocc.add_argument("--checkpoints", required=True, metavar="DIR",
+                       help="a pipeline folder with pcnet_m (and pcnet_c for content and background)")  # fmt: skip
+    deocc.add_argument("--out", required=True, help="output folder (order.json, amodal_<k>.png, layer_<k>.png, "
+                       "background.png)")  # fmt: skip
+    deocc.add_argument("--mask-dilation", type=int, default=0, metavar="PX",
+                       help="grow every mask first (predicted masks leave margins between touching objects)")
+    deocc.add_argument("--non-grounded", action="store_true", help="complete with all neighbours as erasers")
+    deocc.add_argument("--device", default="cpu")
+    deocc.set_defaults(func=_cmd_deocclude)
+
+    conv = sub.add_parser(
+        "convert-amodal", help="turn COCO modal annotations into pseudo-amodal COCOA annotations with PCNet-M",
+        description="Label conversion (PCNet 4.1): every image of a COCO instances file is de-occluded with a "
+        "trained PCNet-M (order by dual completion, ordering-grounded amodal completion) and written in the COCOA "
+        "regions format (amodal polygons, visible RLE masks, depth_constraint order, category names), which the "
+        "package's COCOA reader reads back.",
+    )  # fmt: skip
+    conv.add_argument("--annotations", required=True, help="COCO instances JSON (modal masks)")
+    conv.add_argument("--images", required=True, help="the folder its file_name entries are relative to")
+    conv.add_argument("--checkpoint", required=True, help="a PCNet-M checkpoint")
+    conv.add_argument("--out", required=True, help="the COCOA JSON to write")
+    conv.add_argument("--neighbour-dilation", type=int, default=None, metavar="PX",
+                      help="objects are neighbours when their masks touch after growing by PX (default: PCNet-M's)")
+    conv.add_argument("--device", default="cpu")
+    conv.set_defaults(func=_cmd_convert)
+
+    rem = sub.add_parser(
+        "remove", help="remove the object a rough mask points at",
+        description="Object removal (Shimosato & Ukita): the segmentation network selects the object the rough "
+        "mask overlaps most and draws the mask the inpainter needs (slightly beyond the object, where a tight "
+        "mask would leave a halo); the edge, segmentation and image inpainters fill it.",
+    )  # fmt: skip
+    rem.add_argument("--image", required=True, help="the image")
+    rem.add_argument("--mask", required=True, help="a rough mask of the object (a scribble, a box, a detector's mask)")
+    rem.add_argument("--checkpoints", required=True, metavar="DIR", help="a pipeline folder with remover.ckpt")
+    rem.add_argument("--out", required=True, help="the output PNG")
+    rem.add_argument("--save-mask", metavar="PNG", help="also write the mask that was removed")
+    rem.add_argument("--device", default="cpu")
+    rem.set_defaults(func=_cmd_remove)
 
     for name in LIGHTNING_SUBCOMMANDS:  # handled by LightningCLI in main()
         sub.add_parser(name, help=f"LightningCLI {name} (see `amodal-compose {name} --help`)", add_help=False)
@@ -184,8 +380,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError) as err:
-        print(f"amodal-compose: error: {err}", file=sys.stderr)
+    except (ValueError, FileNotFoundError, KeyError) as err:  # bad input: one line, exit code 2
+        message = str(err).splitlines()[0] if str(err) else type(err).__name__
+        print(f"amodal-compose: error: {message}", file=sys.stderr)
         return 2
 
 

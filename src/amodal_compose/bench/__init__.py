@@ -11,12 +11,25 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from . import amodal_mask, composition, content_completion, data, ordering
+from . import (
+    amodal_mask,
+    composition,
+    content_completion,
+    data,
+    deocclusion_speed,
+    object_removal,
+    ordering,
+    pipeline_speed,
+)
 from .runner import BenchContext, Task, find_recipes, make_row, write_report
 
 __all__ = ["TASKS", "ALIASES", "run_bench", "resolve_tasks"]
 
-TASKS: dict[str, Task] = {m.TASK.name: m.TASK for m in (amodal_mask, composition, content_completion, ordering, data)}
+TASKS: dict[str, Task] = {
+    m.TASK.name: m.TASK
+    for m in (amodal_mask, composition, content_completion, ordering, object_removal, data, pipeline_speed,
+              deocclusion_speed)
+}
 
 #: short names accepted by ``make bench BENCH=...``.
 ALIASES: dict[str, str] = {alias: t.name for t in TASKS.values() for alias in t.aliases}
@@ -36,12 +49,14 @@ def run_bench(
     runs: str | Path = "runs/bench", overrides: tuple[str, ...] = (),
 ) -> list[dict]:  # fmt: skip
     """Run tasks (see :func:`resolve_tasks`) with ``seeds`` training seeds each and write the report
-    (each task's rows replace its old ones). Returns the new rows, with a ``seconds`` row per task.
+    (each task's rows replace its old ones) and, for learned tasks, PNG figures of test items under
+    ``<out_dir>/figures``. Returns the new rows, with a ``seconds`` row per task.
     ``overrides``: LightningCLI arguments added to every learned run (tests use a tiny budget)."""
     if seeds < 1:
         raise ValueError(f"seeds must be >= 1, got {seeds}")
     names = resolve_tasks(task)
-    ctx = BenchContext(seeds=seeds, recipes=find_recipes(recipes), runs=Path(runs), overrides=tuple(overrides))
+    ctx = BenchContext(seeds=seeds, recipes=find_recipes(recipes), runs=Path(runs), overrides=tuple(overrides),
+                       figures=Path(out_dir) / "figures")  # fmt: skip
     rows = []
     for name in names:
         t0 = time.perf_counter()

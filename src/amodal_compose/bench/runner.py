@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import statistics
 import time
 from collections import defaultdict
@@ -33,7 +32,8 @@ import pytorch_lightning as pl
 import torch
 import yaml
 
-from ..lightning_cli import run_lightning_cli
+from ..lightning_cli import find_configs, run_lightning_cli, training_threads
+from ..metrics import BinnedImageMetrics
 
 __all__ = [
     "BenchContext",
@@ -46,20 +46,18 @@ __all__ = [
     "make_row",
     "aggregate",
     "write_report",
+    "save_run",
 ]
 
 
 def find_recipes(path: str | Path | None = None) -> Path:
-    """The folder of the bench recipes: ``path``, else ``lightning_configs/bench`` under the working
-    directory, else the one of the source checkout this package runs from."""
-    candidates = [Path(path)] if path is not None else [
-        Path.cwd() / "lightning_configs" / "bench",
-        Path(__file__).resolve().parents[3] / "lightning_configs" / "bench",
-    ]  # fmt: skip
-    for c in candidates:
-        if c.is_dir():
-            return c
-    raise FileNotFoundError(f"bench recipes not found (looked in {[str(c) for c in candidates]})")
+    """The folder of the bench recipes: ``path``, else ``lightning_configs/bench`` (see
+    :func:`~amodal_compose.lightning_cli.find_configs`)."""
+    if path is not None:
+        if not Path(path).is_dir():
+            raise FileNotFoundError(f"bench recipes not found: {path}")
+        return Path(path)
+    return find_configs("bench")
 
 
 def read_recipe(path: Path) -> dict[str, Any]:
@@ -82,15 +80,25 @@ def instantiate(spec: dict[str, Any]) -> Any:
 
 @dataclass
 class BenchContext:
-    """What a task run needs: ``seeds`` learned runs, the recipe folder, a run folder, a printer, and
-    extra LightningCLI arguments applied to every learned run (``overrides``: e.g. the tests'
-    tiny budget)."""
+    """What a task run needs: ``seeds`` learned runs, the recipe folder, a run folder, a printer,
+    extra LightningCLI arguments applied to every learned run (``overrides``: e.g. the tests' tiny
+    budget), and the folder of the figures (``None``: none)."""
 
     seeds: int = 1
     recipes: Path = field(default_factory=find_recipes)
     runs: Path = Path("runs/bench")
     log: Callable[[str], None] = lambda msg: print(msg, flush=True)
     overrides: tuple[str, ...] = ()
+    figures: Path | None = None
+    cache: dict = field(default_factory=dict, repr=False)
+
+    def trained(self, recipe: Path, seed: int, variants: dict | None = None, extra: Sequence[str] = ()) -> TrainedRun:
+        """:func:`train_and_test` of ``recipe`` with ``seed`` (and ``extra`` arguments), once per bench run
+        (tasks share recipes)."""
+        key = (str(recipe), seed, self.overrides, tuple(extra))
+        if key not in self.cache:
+            self.cache[key] = train_and_test(recipe.stem, recipe, seed, self, variants, (*self.overrides, *extra))
+        return self.cache[key]
 
 
 def make_row(
@@ -188,16 +196,10 @@ def train_and_test(
     cli = run_lightning_cli(args, run=False)
     curve = _Curve(f"{task} seed {seed}", ctx.log)
     cli.trainer.callbacks.append(curve)
-    threads = torch.get_num_threads()
-    # on a small CPU machine the loader's workers need cores too: more training threads than the
-    # cores left over slow every step down (2 cores, 2 workers: 320 ms a step with 2 threads, 190 with 1)
-    torch.set_num_threads(max(1, min(threads, (os.cpu_count() or 1) - getattr(cli.datamodule, "num_workers", 0))))
-    try:
+    with training_threads(getattr(cli.datamodule, "num_workers", 0)):
         t0 = time.perf_counter()
         cli.trainer.fit(cli.model, cli.datamodule)
         seconds = time.perf_counter() - t0
-    finally:
-        torch.set_num_threads(threads)
     tester = pl.Trainer(
         accelerator=cli.trainer.accelerator, devices=1, logger=False, enable_checkpointing=False,
         enable_progress_bar=False, enable_model_summary=False, default_root_dir=run_dir,
@@ -206,6 +208,15 @@ def train_and_test(
     for name, changes in (variants or {}).items():
         test[name] = _test_metrics(tester, cli.model, _variant(cli.datamodule, changes))
     return TrainedRun(seed, cli.model, cli.datamodule, seconds, cli.trainer.global_step, test, curve.points)
+
+
+def save_run(run: TrainedRun, path: Path) -> Path:
+    """The run's trained system as a checkpoint file (what a chained stage's ``init_from`` reads)."""
+    hp = run.datamodule.hparams
+    crop = {k: hp[k] for k in ("crop_size", "enlarge") if k in hp}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(run.system.portable_checkpoint(crop), path)
+    return path
 
 
 def _split_key(key: str) -> tuple[str, str]:
@@ -217,38 +228,87 @@ def _split_key(key: str) -> tuple[str, str]:
     return method, metric
 
 
+@dataclass(frozen=True)
+class Recipe:
+    """One recipe of a learned task: its file, and which of its system's test metrics the task
+    reports (metric-name prefixes; empty: all)."""
+
+    file: str
+    metrics: tuple[str, ...] = ()
+    methods: tuple[str, ...] = ()
+    label: str = ""
+
+    def keeps(self, metric: str) -> bool:
+        return not self.metrics or metric.startswith(self.metrics)
+
+    def method_name(self, method: str) -> str | None:
+        """The row name of ``method`` (``None``: not reported): ``methods`` keeps some (empty: all), and
+        a ``label`` names a variant of the same system (an ablation: ``"amodal_vae (without stage 3)"``)."""
+        if self.methods and method not in self.methods:
+            return None
+        return f"{method} ({self.label})" if self.label else method
+
+
 class LearnedTask(Task):
-    """A task that trains its recipe's system for each seed and reports the system's test scores
-    (its own and its baselines'), the val learning curve and the training time."""
+    """A task that trains its recipes' systems for each seed and reports each system's test scores
+    (its own and its baselines', on the same items), the val learning curves and the training times.
+
+    Args:
+        name, aliases: see :class:`Task`.
+        recipes: one recipe file, or several (:class:`Recipe` s, to keep part of a system's metrics):
+            e.g. the amodal-mask task reports f_shape's rows and PCNet-M's amodal rows. A recipe shared
+            by two tasks is trained once per seed in a bench run.
+    """
+
+    def __init__(self, name: str, recipes: str | Sequence[str | Recipe], aliases: Sequence[str] = ()) -> None:
+        items = [recipes] if isinstance(recipes, str) else list(recipes)
+        self.recipes = [r if isinstance(r, Recipe) else Recipe(r) for r in items]
+        super().__init__(name, self.recipes[0].file, aliases)
+
+    @property
+    def recipe_files(self) -> list[str]:
+        return [r.file for r in self.recipes]
 
     def run(self, ctx: BenchContext) -> list[dict]:
-        recipe = ctx.recipes / self.recipe
-        settings = read_recipe(recipe).get("bench") or {}
-        variants = settings.get("variants") or {}
-        runs = [train_and_test(self.name, recipe, seed, ctx, variants, ctx.overrides) for seed in range(ctx.seeds)]
-        return self.rows(runs)
+        rows = []
+        for recipe in self.recipes:
+            path = ctx.recipes / recipe.file
+            variants = (read_recipe(path).get("bench") or {}).get("variants") or {}
+            runs = [ctx.trained(path, seed, variants) for seed in range(ctx.seeds)]
+            if ctx.figures is not None:
+                name = self.name if len(self.recipes) == 1 else f"{self.name}_{Path(recipe.file).stem}"
+                for fig in write_figures(name, runs[0], ctx.figures):
+                    ctx.log(f"[bench] {self.name}: figure {fig}")
+            rows += self.rows(runs, recipe)
+        return rows
 
     def image_size(self, run: TrainedRun) -> int:
         hp = run.datamodule.hparams
         return int(hp.get("crop_size", hp.get("image_size", 64)))
 
-    def rows(self, runs: Sequence[TrainedRun]) -> list[dict]:
+    def rows(
+        self, runs: Sequence[TrainedRun], recipe: Recipe | None = None, train_seconds: Sequence[float] | None = None,
+    ) -> list[dict]:  # fmt: skip
+        """Report rows of ``runs`` (one per seed): test metrics, ``train_seconds`` (the runs' own, or
+        ``train_seconds`` per seed: a chain of stages) and the val curve."""
+        recipe = recipe or self.recipes[0]
         size, steps = self.image_size(runs[0]), runs[0].steps
-        learned = runs[0].system.methods[0]
+        learned = recipe.method_name(runs[0].system.methods[0]) or runs[0].system.methods[0]
         per_seed = []
-        for run in runs:
+        for i, run in enumerate(runs):
             values: dict[tuple, float] = {}
             for variant, metrics in run.test.items():
                 suffix = f" [{variant}]" if variant else ""
                 for key, value in metrics.items():
                     method, metric = _split_key(key)
-                    if method and metric != "loss":
-                        values[(method, metric + suffix)] = value
-            values[(learned, "train_seconds")] = run.train_seconds
+                    name = recipe.method_name(method) if method else None
+                    if name and metric != "loss" and (recipe.keeps(metric) or metric.startswith("count/")):
+                        values[(name, metric + suffix)] = value
+            values[(learned, "train_seconds")] = run.train_seconds if train_seconds is None else train_seconds[i]
             per_seed.append(values)
         rows = aggregate(self.name, per_seed, "test", steps, size)
         for row in rows:  # baselines take no training steps
-            if row["method"] != learned:
+            if not row["method"].startswith(learned):
                 row["steps"] = 0
             if row["metric"] == "train_seconds":
                 row["split"] = "train"
@@ -262,7 +322,49 @@ class LearnedTask(Task):
                 _, metric = _split_key(key)
                 rows.append(make_row(self.name, learned, f"curve/{metric}", [p.get(key) for p in points], "val", step,
                                      size))  # fmt: skip
+        for row in rows:
+            row["recipe"] = recipe.file
         return rows
+
+
+def write_figures(task: str, run: TrainedRun, folder: Path, per_bin: int = 4, scan: int = 600) -> list[Path]:
+    """PNG grids of test items (rows) by column: inputs, the network's output, each baseline's, the
+    target (:meth:`~amodal_compose.systems.base.System.figure`); one grid per area bin for systems that
+    score by bin (``hparams.bins``), from the first ``scan`` test items."""
+    from ..io import write_png
+    from ..ops.grid import image_grid
+    from ..structures import Keys
+
+    ds = run.datamodule.dataset("test")
+    if len(ds) == 0 or not isinstance(ds[0], dict):  # scene-level systems (de-occlusion) draw no item grid
+        return []
+    bins = [tuple(b) for b in run.system.hparams.get("bins", ())]
+    groups: dict[str, list[int]] = {BinnedImageMetrics.bin_name(b): [] for b in bins} or {"all": []}
+    for i in range(min(len(ds), scan)):
+        if all(len(v) >= per_bin for v in groups.values()):
+            break
+        if bins:
+            ratio = float(ds[i][Keys.AREA_RATIO])
+            name = next((BinnedImageMetrics.bin_name(b) for b in bins if b[0] < ratio <= b[1]), None)
+        else:
+            name = "all"
+        if name is not None and len(groups[name]) < per_bin:
+            groups[name].append(i)
+    paths = []
+    run.system.eval()
+    for name, items in groups.items():
+        if not items:
+            continue
+        batch = torch.utils.data.default_collate([ds[i] for i in items])
+        batch = {k: v.to(run.system.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+        try:
+            with torch.no_grad():
+                columns = run.system.figure(batch)
+        except NotImplementedError:
+            return paths
+        suffix = "" if name == "all" else "_" + name.replace("(", "").replace("]", "").replace(",", "-")
+        paths.append(write_png(folder / f"{task}{suffix}.png", image_grid(columns, per_bin, scale=3)))
+    return paths
 
 
 # ----------------------------------------------------------------------------- report
@@ -294,19 +396,19 @@ def markdown(rows: list[dict]) -> str:
            "deviation; `test` rows are scored once, after training; curves are on `val`.", ""]  # fmt: skip
     for task in dict.fromkeys(r["task"] for r in rows):
         trs = [r for r in rows if r["task"] == task]
-        out += [f"## {task}", "", "| method | metric | value | split | steps | seeds | image_size |",
-                "|---|---|---|---|---|---|---|"]  # fmt: skip
+        out += [f"## {task}", "", "| method | metric | value | split | steps | seeds | image_size | recipe |",
+                "|---|---|---|---|---|---|---|---|"]  # fmt: skip
         for r in trs:
             if not r["metric"].startswith("curve/"):
                 out.append(f"| {r['method']} | {r['metric']} | {_fmt(r)} | {r['split']} | {r['steps']} | "
-                           f"{r.get('seeds', 1)} | {r['image_size']} |")  # fmt: skip
+                           f"{r.get('seeds', 1)} | {r['image_size']} | {r.get('recipe', '')} |")  # fmt: skip
         curves = [r for r in trs if r["metric"].startswith("curve/")]
         if curves:
             steps = sorted({r["steps"] for r in curves})
             out += ["", "| val curve | " + " | ".join(str(s) for s in steps) + " |",
                     "|---|" + "---|" * len(steps)]  # fmt: skip
-            for metric in dict.fromkeys(r["metric"] for r in curves):
-                cells = {r["steps"]: _fmt(r) for r in curves if r["metric"] == metric}
-                out.append(f"| {metric} | " + " | ".join(cells.get(s, "") for s in steps) + " |")
+            for method, metric in dict.fromkeys((r["method"], r["metric"]) for r in curves):
+                cells = {r["steps"]: _fmt(r) for r in curves if (r["method"], r["metric"]) == (method, metric)}
+                out.append(f"| {metric} ({method}) | " + " | ".join(cells.get(s, "") for s in steps) + " |")
         out.append("")
     return "\n".join(out)

@@ -1,0 +1,417 @@
+"""``make demo``: every network of the package on the embedded synthetic data, from a clean clone, on
+a CPU, within 10 minutes.
+
+1. Data: a preview of synthetic scenes, and a round trip through the COCOA format and reader.
+2. Training: each network briefly, through the configs users train with (``lightning_configs/<network>/``,
+   with a shorter step budget; chained stages start from the previous stage's checkpoint); the
+   checkpoints go to ``runs/demo/`` and a second ``make demo`` reuses them.
+3. Composition (AMICO Algorithm 1): ``Pipeline.from_checkpoints`` on f_shape, f_content and f_comp
+   (saved as ``runs/demo/pipeline``), on held-out scenes whose true composite is known: an object of
+   scene A, partly hidden there and cut out coarsely, is composed onto scene B. The ground truth is the
+   object whole (its full layer) lit like B (the synthetic scenes' illumination gains are known), in
+   front of B; against cut-and-paste and Poisson blending of the same cut. The jobs are written as a
+   manifest for ``amodal-compose predict --config lightning_configs/pipeline/predict.yaml``.
+4. Scene de-occlusion (PCNet): order, amodal masks, layers and background of held-out scenes, scored
+   against the true order and amodal masks (and the heuristics); then a manipulation (the front
+   occluder of a hidden object deleted) against the scene truly re-rendered without it.
+5. Object removal (inpainting-driven mask optimisation): a pasted object removed from a rough mask,
+   against the image without it, and Telea on the same rough mask.
+6. Amodal-VAE: an occluded object's sampled amodal masks, each completed, next to the truth.
+
+Every section writes a figure and adds its rows to ``metrics.json`` / ``metrics.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import ModelCheckpoint
+from torch import Tensor
+
+from .baselines import BASELINES
+from .data.datasets import SyntheticScenes
+from .io import write_png
+from .lightning_cli import find_configs, run_lightning_cli, training_threads
+from .metrics import OrderingAccuracy, mask_metrics, psnr, ssim
+from .ops.grid import image_grid
+from .ops.masks import bbox, crop_square, dilate, square_box
+from .structures import Scene
+
+__all__ = ["run_demo", "DEMO_TRAINING", "SECTIONS", "demo_jobs"]
+
+#: what the demo trains: component -> its stages, each (config under lightning_configs/, steps, extra
+#: arguments); ``{prev}`` in a stage's arguments is the previous stage's checkpoint. The configs' own
+#: recipes, with budgets that fit the demo's 10 minutes on 2 CPU cores.
+DEMO_TRAINING: dict[str, list[tuple[str, int, list[str]]]] = {
+    "shape": [("shape/synthetic.yaml", 300, [])],
+    "content": [("content/synthetic.yaml", 800, [])],
+    "compositor": [("compose/synthetic.yaml", 400, ["--model.init_args.lambda_mask_switch_step", "200"])],
+    "pcnet_m": [("pcnet_m/synthetic.yaml", 400, [])],
+    "pcnet_c": [("pcnet_c/synthetic.yaml", 400, [])],
+    "remover": [
+        ("removal/segmentation.yaml", 200, []),
+        ("removal/inpainters.yaml", 300, ["--model.init_args.init_from", "[{prev}]"]),
+        ("removal/joint.yaml", 100, ["--model.init_args.init_from", "[{prev}]"]),
+    ],
+    "amodal_vae": [
+        ("amodal_vae/stage1_full.yaml", 400, ["--data.init_args.bank_size", "200"]),
+        ("amodal_vae/stage2_simulated.yaml", 400, ["--model.init_args.init_from", "{prev}",
+                                                   "--data.init_args.bank_size", "200"]),
+        ("amodal_vae/stage3_partial.yaml", 100, ["--model.init_args.init_from", "{prev}",
+                                                 "--data.init_args.bank_size", "200"]),
+    ],
+}  # fmt: skip
+#: the demo's sections after the data one, and the components each needs.
+SECTIONS: dict[str, tuple[str, ...]] = {
+    "composition": ("shape", "content", "compositor"),
+    "deocclusion": ("pcnet_m", "pcnet_c", "compositor"),
+    "removal": ("remover",),
+    "amodal_vae": ("amodal_vae", "pcnet_m", "pcnet_c"),
+}
+#: shared by every demo run: one validation at the end, no test split needed.
+DEMO_DATA = ["--data.init_args.val_scenes", "30", "--data.init_args.test_scenes", "2",
+             "--trainer.limit_val_batches", "2"]  # fmt: skip
+
+
+def train_component(
+    name: str, runs: Path, scale: float = 1.0, log: Callable[[str], None] = print, train_scenes: int = 1500
+) -> Path:
+    """Train one component through its config(s) (or reuse ``runs/<name>.ckpt``); chained stages start
+    from the previous stage's checkpoint (``runs/<name>_stage<k>.ckpt``)."""
+    ckpt = runs / f"{name}.ckpt"
+    if ckpt.is_file():
+        log(f"      {name}: reusing {ckpt} (delete it to train again)")
+        return ckpt
+    stages = DEMO_TRAINING[name]
+    prev = ""
+    for k, (config, budget, extra) in enumerate(stages):
+        out = ckpt if k == len(stages) - 1 else runs / f"{name}_stage{k + 1}.ckpt"
+        steps = max(2, int(budget * scale))
+        args = ["--config", str(find_configs() / config), *DEMO_DATA, "--data.init_args.train_scenes",
+                str(train_scenes), *[a.format(prev=prev) for a in extra],
+                "--trainer.logger", "false", "--trainer.default_root_dir", str(runs / name),
+                "--trainer.enable_progress_bar", "false", "--trainer.max_steps", str(steps),
+                "--trainer.val_check_interval", str(steps)]  # fmt: skip
+        cli = run_lightning_cli(args, run=False)
+        trainer = cli.trainer
+        trainer.callbacks[:] = [c for c in trainer.callbacks if not isinstance(c, ModelCheckpoint)]  # one file, below
+        t0 = time.perf_counter()
+        with training_threads(cli.datamodule.num_workers):
+            trainer.fit(cli.model, cli.datamodule)
+        runs.mkdir(parents=True, exist_ok=True)
+        trainer.save_checkpoint(out)
+        what = f"{name} ({config})" if len(stages) > 1 else name
+        log(f"      {what}: {steps} steps in {time.perf_counter() - t0:.0f}s -> {out}")
+        prev = str(out)
+    return ckpt
+
+
+def demo_jobs(scenes: list[Scene], count: int, dilation: int = 3) -> list[dict]:
+    """Held-out composition jobs with a known answer: scene ``2i``'s most suitable occluded object
+    (hidden share 0.15-0.6, the largest), coarsely cut (visible mask dilated by ``dilation`` px),
+    onto scene ``2i + 1``. ``target`` is scene ``2i + 1`` with the object whole, lit like it, in front."""
+    jobs = []
+    for a, b in zip(scenes[0::2], scenes[1::2]):
+        cands = [(float(i.amodal_mask.sum()), k) for k, i in enumerate(a.instances)
+                 if 0.15 <= (i.occluded_ratio or 0) <= 0.6 and float(i.modal_mask.sum()) >= 40]  # fmt: skip
+        if not cands:
+            continue
+        k = max(cands)[1]
+        inst = a.instances[k]
+        gain_a, gain_b = torch.tensor(a.meta["illumination_gain"]), torch.tensor(b.meta["illumination_gain"])
+        relight = (gain_b / gain_a)[:, None, None]
+        layer = (inst.layer * relight).clamp(0, 1)
+        target = torch.where(inst.amodal_mask > 0.5, layer, b.image)
+        coarse = dilate(inst.modal_mask, dilation)
+        jobs.append({"background": b.image, "image": a.image, "mask": coarse, "target": target,
+                     "amodal": inst.amodal_mask})  # fmt: skip
+        if len(jobs) == count:
+            break
+    return jobs
+
+
+def _region(job: dict) -> Tensor:
+    """Where the methods differ: the object's amodal mask and its coarse cut, grown by 4 px."""
+    return dilate(torch.maximum(job["amodal"], job["mask"]), 4)
+
+
+class _Report:
+    """The demo's metrics: per section, ``{method: {metric: [values]}}``, averaged at the end."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, dict[str, dict[str, list[float]]]] = {}
+
+    def add(self, section: str, method: str, metric: str, value: float) -> None:
+        self.rows.setdefault(section, {}).setdefault(method, {}).setdefault(metric, []).append(float(value))
+
+    def table(self) -> dict[str, dict[str, dict[str, float]]]:
+        return {sec: {m: {k: sum(v) / len(v) for k, v in metrics.items()} for m, metrics in rows.items()}
+                for sec, rows in self.rows.items()}  # fmt: skip
+
+    def markdown(self, section: str) -> list[str]:
+        rows = self.table()[section]
+        metrics = list(dict.fromkeys(k for r in rows.values() for k in r))
+        lines = ["| method | " + " | ".join(metrics) + " |", "|---" * (len(metrics) + 1) + "|"]
+        for m, values in rows.items():
+            cells = [f"{values[k]:.3f}" if k in values else "" for k in metrics]
+            lines.append(f"| {m} | " + " | ".join(cells) + " |")
+        return lines
+
+
+def _figure(path: Path, columns: dict[str, list[Tensor]], per_row: int, scale: int) -> Path | str:
+    """A grid of the figure's columns, or a note when the section had nothing to show."""
+    if not columns:
+        return "(none: no item qualified)"
+    return write_png(path, image_grid({k: torch.stack(v) for k, v in columns.items()}, per_row, scale))
+
+
+def _zoom(box, side: int = 96) -> Callable[[Tensor], Tensor]:
+    return lambda x: crop_square(x.expand(3, -1, -1), box, side).clamp(0, 1)
+
+
+def run_demo(
+    out: str | Path = "demo_out", runs: str | Path = "runs/demo", scenes: int = 12, size: int = 128,
+    scale: float = 1.0, log: Callable[[str], None] = print, sections: Sequence[str] | None = None,
+    train_scenes: int = 1500,
+) -> dict[str, dict[str, dict[str, float]]]:  # fmt: skip
+    """Run the demo (see the module's documentation); returns the metrics ``{section: {method: {metric:
+    value}}}``. ``scale`` multiplies the training steps and ``train_scenes`` sets the training scenes
+    (tests use tiny ones); ``sections`` picks sections (default: all of :data:`SECTIONS`)."""
+    from .data.preview import save_preview
+    from .data.readers import CocoaAmodal
+    from .data.writers import write_cocoa
+    from .ops.masks import iou
+    from .pipeline import Pipeline
+
+    chosen = list(SECTIONS) if sections is None else list(sections)
+    unknown = sorted(set(chosen) - set(SECTIONS))
+    if unknown:
+        raise ValueError(f"unknown demo sections {unknown}; the sections are {list(SECTIONS)}")
+    out, runs = Path(out), Path(runs)
+    t0 = time.perf_counter()
+    steps = 3 + len(chosen)
+    preview = [SyntheticScenes(8, image_size=96, split="val")[i] for i in range(8)]
+    shown = save_preview(preview, out / "synthetic_preview.png", cols=2, scale=2)
+    log(f"[1/{steps}] preview of 8 synthetic scenes: {shown}")
+    path = write_cocoa(preview, out / "cocoa_roundtrip")
+    back = CocoaAmodal(path, out / "cocoa_roundtrip")
+    orders = all(torch.equal(a.order, b.order) for a, b in zip(preview, back))
+    vis = all(bool((iou(x.modal_mask, y.modal_mask) == 1).all()) for a, b in zip(preview, back)
+              for x, y in zip(a.instances, b.instances) if x.is_occluded)  # fmt: skip
+    log(f"[2/{steps}] COCOA round-trip: {len(back)} scenes written and read back; order matrices equal: {orders}; "
+        f"visible RLE masks exact: {vis}")  # fmt: skip
+
+    needed = list(dict.fromkeys(c for sec in chosen for c in SECTIONS[sec]))
+    log(f"[3/{steps}] training {', '.join(needed)} briefly through lightning_configs/")
+    pl.seed_everything(0, verbose=False)
+    ckpts = {name: train_component(name, runs, scale, log, train_scenes) for name in needed}
+    pipe = Pipeline.from_checkpoints(**ckpts)
+    pipe.save(runs / "pipeline")
+    log(f"      {pipe!r} saved under {runs / 'pipeline'}")
+
+    report = _Report()
+    held_out = SyntheticScenes(4 * scenes, image_size=size, split="test")
+    held = [held_out[i] for i in range(len(held_out))]
+    for n, name in enumerate(chosen):
+        t1 = time.perf_counter()
+        figure, what = {"composition": _composition, "deocclusion": _deocclusion, "removal": _removal,
+                        "amodal_vae": _amodal_vae}[name](pipe, held, scenes, out, report)  # fmt: skip
+        log(f"[{4 + n}/{steps}] {what}: figure {figure} ({time.perf_counter() - t1:.0f}s)")
+        for line in report.markdown(name) if name in report.rows else []:
+            log("      " + line)
+    table = report.table()
+    (out / "metrics.json").write_text(json.dumps(table, indent=1))
+    md = []
+    for sec in table:
+        md += [f"## {sec}", "", *report.markdown(sec), ""]
+    (out / "metrics.md").write_text("\n".join(md))
+    log(f"demo done in {time.perf_counter() - t0:.1f}s; outputs under {out}/, checkpoints under {runs}/")
+    return table
+
+
+# ----------------------------------------------------------------------------- sections
+def _composition(pipe, held: list[Scene], count: int, out: Path, report: _Report) -> tuple[Path | str, str]:
+    from .pipeline import ComposeInstance
+
+    jobs = demo_jobs(held, count)
+    figure: dict[str, list[Tensor]] = {}
+    for job in jobs:
+        result = pipe.compose(job["background"], [ComposeInstance(job["image"], job["mask"])])
+        layer = result.layers[0]
+        preds = {"pipeline": result.image}
+        for name, fn in BASELINES["composition"].items():
+            preds[name] = fn(job["background"][None], (job["image"] * job["mask"])[None], job["mask"][None])[0]
+        region = _region(job)
+        for name, pred in preds.items():
+            p, t = pred.clamp(0, 1)[None], job["target"][None]
+            report.add("composition", name, "psnr_object", psnr(p, t, region[None]))
+            report.add("composition", name, "ssim_object", ssim(p, t, region[None]))
+            report.add("composition", name, "psnr_image", psnr(p, t))
+        crop = _zoom(square_box(bbox(region[0]), region.shape[-2:], 1.6))
+        columns = {
+            "background B": crop(job["background"]), "input": crop(job["image"] * (0.35 + 0.65 * job["mask"])),
+            "amodal (f_shape)": crop(layer.object_mask), "completed (f_content)": crop(layer.completed),
+            "alpha (f_comp)": crop(layer.rgba[3:]), "pipeline": crop(preds["pipeline"]),
+            "cut-and-paste": crop(preds["cut_and_paste"]), "poisson": crop(preds["poisson"]),
+            "ground truth": crop(job["target"]),
+        }  # fmt: skip
+        for key, value in columns.items():
+            figure.setdefault(key, []).append(value)
+    fig = _figure(out / "pipeline_demo.png", figure, 8, 2)
+    _write_jobs(jobs[:6], out / "jobs")
+    return fig, (f"composition on {len(jobs)} held-out jobs (object of scene A, partly hidden and coarsely cut, "
+                 "onto scene B)")  # fmt: skip
+
+
+def _deocclusion(pipe, held: list[Scene], count: int, out: Path, report: _Report) -> tuple[Path | str, str]:
+    """De-occlude held-out scenes (true order and amodal masks known), then delete the front occluder
+    of a hidden object and compare with the scene re-rendered without it."""
+    from .baselines import inpaint_telea
+
+    order_scores = {m: OrderingAccuracy() for m in ("pcnet_m", *BASELINES["ordering"])}
+    mask_scores = {m: mask_metrics() for m in ("pcnet_m", *BASELINES["amodal_mask"])}
+    figure: dict[str, list[Tensor]] = {}
+    shown = 0
+    for scene in held[:count]:
+        if len(scene) < 2:
+            continue
+        modal, truth = scene.modal_masks(), scene.amodal_masks()
+        d = pipe.deocclude(scene.image, modal, scene.categories().tolist())
+        order_scores["pcnet_m"].update(d.order, scene.order)
+        for name, fn in BASELINES["ordering"].items():
+            order_scores[name].update(fn(modal, scene.image), scene.order)
+        occluded = [k for k, i in enumerate(scene.instances) if i.is_occluded]
+        if occluded:
+            preds = {"pcnet_m": d.amodal, **{n: fn(modal) for n, fn in BASELINES["amodal_mask"].items()}}
+            for name, pred in preds.items():
+                mask_scores[name].update(pred[occluded], truth[occluded], modal[occluded])
+        # the manipulation: delete the occluder in front of the most hidden object
+        target = max(occluded, key=lambda k: scene.instances[k].occluded_ratio or 0, default=None)
+        front = [j for j in range(len(scene)) if int(scene.order[j, target])] if target is not None else []
+        if not front or shown >= 4:
+            continue
+        j = front[0]
+        edited = pipe.manipulate(scene.image, modal, [{"delete": j}], scene.categories().tolist())
+        truth_img = scene.render(exclude=[j])
+        naive = inpaint_telea(scene.image[None], modal[j][None])[0]  # remove the occluder by inpainting its pixels
+        region = dilate(modal[j], 2)[None]
+        for name, pred in {"pipeline (deocclude + delete)": edited.image, "telea on the occluder": naive}.items():
+            report.add("deocclusion", name, "psnr_revealed", psnr(pred.clamp(0, 1)[None], truth_img[None], region))
+        crop = _zoom(square_box(bbox(torch.maximum(truth[target], modal[j])[0]), scene.size, 1.4))
+        columns = {
+            "scene": crop(scene.image), "occluder": crop(modal[j]), "amodal (pcnet_m)": crop(d.amodal[target]),
+            "true amodal": crop(truth[target]), "layer (pcnet_c)": crop(d.layers[target, :3]),
+            "background": crop(d.background), "occluder deleted": crop(edited.image),
+            "telea on the occluder": crop(naive), "ground truth": crop(truth_img),
+        }  # fmt: skip
+        for key, value in columns.items():
+            figure.setdefault(key, []).append(value)
+        shown += 1
+    for name, metric in order_scores.items():
+        report.add("deocclusion", name, "pair_accuracy", metric.compute())
+    for name, metric in mask_scores.items():
+        values = metric.compute()
+        report.add("deocclusion", name, "miou_full", values["miou_full"])
+        report.add("deocclusion", name, "miou_invisible", values["miou_invisible"])
+    fig = _figure(out / "deocclusion_demo.png", figure, 4, 2)
+    return fig, f"de-occlusion of {count} held-out scenes, and {shown} occluders deleted"
+
+
+def _removal(pipe, held: list[Scene], count: int, out: Path, report: _Report) -> tuple[Path | str, str]:
+    """Pasted objects removed from a rough mask (the object's box), against the image without them."""
+    from .baselines import inpaint_telea
+    from .data.pairs import CopyPastePairs
+    from .structures import Keys
+
+    side = pipe.input_sizes["remover"]
+    pairs = CopyPastePairs(SyntheticScenes(4 * count, image_size=side, split="test"), seed=0)
+    figure: dict[str, list[Tensor]] = {}
+    done = 0
+    for i in range(len(pairs)):
+        if done == count:
+            break
+        item = pairs[i]
+        image, truth, mask = item[Keys.IMAGE], item[Keys.TARGET], item[Keys.OBJECT_MASK]
+        if not 0.03 <= float(item[Keys.AREA_RATIO]) <= 0.3:
+            continue
+        x0, y0, x1, y1 = bbox(mask[0]).tolist()
+        rough = torch.zeros_like(mask)
+        rough[:, max(y0 - 1, 0) : y1 + 1, max(x0 - 1, 0) : x1 + 1] = 1  # the user's scribble: the object's box
+        try:
+            removed = pipe.remove(image, rough)
+        except ValueError:  # the segmentation found no object under the box
+            continue
+        naive = inpaint_telea(image[None], rough[None])[0]
+        for name, pred in {"pipeline": removed["image"], "telea on the box": naive}.items():
+            report.add("removal", name, "psnr_box", psnr(pred.clamp(0, 1)[None], truth[None], rough[None]))
+        report.add("removal", "pipeline", "mask_iou", iou_(removed["mask"], mask))
+        if done < 6:
+            columns = {"input": image, "rough mask": rough.expand(3, -1, -1),
+                       "removed mask": removed["mask"].expand(3, -1, -1), "pipeline": removed["image"],
+                       "telea on the box": naive, "ground truth": truth}  # fmt: skip
+            for key, value in columns.items():
+                figure.setdefault(key, []).append(value.clamp(0, 1))
+        done += 1
+    fig = _figure(out / "removal_demo.png", figure, 6, 3)
+    return fig, f"object removal on {done} held-out copy-paste images from a box scribble"
+
+
+def iou_(a: Tensor, b: Tensor) -> float:
+    from .ops.masks import iou
+
+    return float(iou(a, b))
+
+
+def _amodal_vae(pipe, held: list[Scene], count: int, out: Path, report: _Report, n: int = 4) -> tuple[Path | str, str]:
+    """Occluded objects: Amodal-VAE's posterior mode and ``n`` sampled masks, each completed, and the truth."""
+    figure: dict[str, list[Tensor]] = {}
+    shown = 0
+    for scene in held[:count]:
+        occluded = [k for k, i in enumerate(scene.instances) if 0.15 <= (i.occluded_ratio or 0) <= 0.6]
+        if len(scene) < 2 or not occluded:
+            continue
+        modal, truth = scene.modal_masks(), scene.amodal_masks()
+        d = pipe.deocclude(scene.image, modal, scene.categories().tolist(), shape_method="amodal_vae",
+                           hypotheses=n, seed=shown)  # fmt: skip
+        mode = pipe.deocclude(scene.image, modal, scene.categories().tolist(), shape_method="amodal_vae")
+        for k in occluded:
+            report.add("amodal_vae", "posterior mode", "iou", iou_(mode.amodal[k], truth[k]))
+            report.add("amodal_vae", f"best of {n} by visible agreement", "iou", iou_(d.amodal[k], truth[k]))
+            report.add("amodal_vae", f"best of {n} by true IoU (oracle)", "iou",
+                       max(iou_(h.amodal_mask, truth[k]) for h in d.hypotheses[k]))  # fmt: skip
+            report.add("amodal_vae", "convex", "iou", iou_(BASELINES["amodal_mask"]["convex"](modal[k][None])[0],
+                                                          truth[k]))  # fmt: skip
+        if shown < 4:
+            k = max(occluded, key=lambda k: scene.instances[k].occluded_ratio)
+            crop = _zoom(square_box(bbox(truth[k][0]), scene.size, 1.5))
+            figure.setdefault("scene", []).append(crop(scene.image))
+            figure.setdefault("visible", []).append(crop(modal[k]))
+            for h, hyp in enumerate(d.hypotheses[k]):
+                figure.setdefault(f"sample {h + 1} mask", []).append(crop(hyp.amodal_mask))
+                figure.setdefault(f"sample {h + 1} layer", []).append(crop(hyp.completed))
+            figure.setdefault("true amodal", []).append(crop(truth[k]))
+            figure.setdefault("true layer", []).append(crop(scene.instances[k].layer))
+            shown += 1
+    fig = _figure(out / "amodal_vae_demo.png", figure, 4, 2)
+    return fig, f"Amodal-VAE: {n} posterior samples per occluded object, each completed by PCNet-C"
+
+
+def _write_jobs(jobs: list[dict], folder: Path) -> Path:
+    """The jobs as files and a JSON-lines manifest (``amodal-compose predict`` with
+    ``lightning_configs/pipeline/predict.yaml`` reads it)."""
+    lines = []
+    for n, job in enumerate(jobs):
+        name = f"job{n:02d}"
+        write_png(folder / f"{name}_background.png", job["background"])
+        write_png(folder / f"{name}_object.png", job["image"])
+        write_png(folder / f"{name}_mask.png", job["mask"])
+        instance = {"image": f"{name}_object.png", "mask": f"{name}_mask.png"}
+        lines.append(json.dumps({"id": name, "background": f"{name}_background.png", "instances": [instance]}))
+    manifest = folder / "jobs.jsonl"
+    manifest.write_text("\n".join(lines) + "\n")
+    return manifest

@@ -1,0 +1,120 @@
+"""Loading checkpoints as untrusted input.
+
+A checkpoint is read with ``torch.load(weights_only=True)`` (tensors and plain containers only, no
+pickled code), then checked before anything in it is used:
+
+* it was written by this package (its ``amodal_compose`` entry) at a compatible version (same major
+  and minor version);
+* it holds the expected system (a compositor checkpoint passed as ``shape=`` is refused by name);
+* every class its hyper-parameters name (the system, its networks, Lightning's instantiator) is one
+  of this package's or Lightning's own, since ``load_from_checkpoint`` imports and builds them;
+  ``trusted=True`` lifts this last rule for checkpoints of your own networks.
+
+Only then is the system rebuilt with its own ``load_from_checkpoint``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .. import __version__
+from ..systems.base import CHECKPOINT_KEY, CheckpointError, System, read_checkpoint
+
+__all__ = ["CheckpointError", "read_checkpoint", "check_checkpoint", "load_system"]
+
+#: modules whose classes a checkpoint may name without ``trusted=True``.
+SAFE_PREFIXES = ("amodal_compose.", "torch.optim.", "torch.nn.")
+SAFE_INSTANTIATORS = ("pytorch_lightning.cli.instantiate_module",)
+
+
+def _system_classes() -> dict[str, type[System]]:
+    found, todo = {}, [System]
+    while todo:
+        cls = todo.pop()
+        for sub in cls.__subclasses__():
+            found[f"{sub.__module__}.{sub.__qualname__}"] = sub
+            todo.append(sub)
+    return found
+
+
+def _named_classes(obj: Any, found: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            if key in ("class_path", "_class_path", "_instantiator") and isinstance(value, str):
+                found.append((key, value))
+            else:
+                _named_classes(value, found)
+    elif isinstance(obj, (list, tuple)):
+        for value in obj:
+            _named_classes(value, found)
+    return found
+
+
+def _minor(version: str) -> tuple[str, ...]:
+    return tuple(str(version).split(".")[:2])
+
+
+def check_checkpoint(
+    ckpt: dict[str, Any], path: str | Path, name: str = "checkpoint", expected: type[System] | None = None,
+    trusted: bool = False,
+) -> type[System]:  # fmt: skip
+    """The system class of a checkpoint read by :func:`read_checkpoint`, after the checks above.
+
+    Raises:
+        CheckpointError: naming ``name``, ``path`` and what is wrong.
+    """
+    meta = ckpt.get(CHECKPOINT_KEY)
+    if not isinstance(meta, dict) or "system" not in meta:
+        raise CheckpointError(
+            f"{name}: {path} was not written by amodal_compose (no '{CHECKPOINT_KEY}' entry); "
+            "checkpoints from this package's systems carry one"
+        )
+    version = str(meta.get("version", "?"))
+    if _minor(version) != _minor(__version__):
+        raise CheckpointError(
+            f"{name}: {path} was written by amodal_compose {version}; this is {__version__} "
+            "(checkpoints load across patch versions only)"
+        )
+    cls = _system_classes().get(str(meta["system"]))
+    if cls is None:
+        raise CheckpointError(f"{name}: {path} holds {meta['system']}, which is not a system of this package")
+    if expected is not None and not issubclass(cls, expected):
+        raise CheckpointError(f"{name}: {path} holds a {cls.__name__}, expected a {expected.__name__}")
+    if not trusted:
+        for key, value in _named_classes(ckpt.get("hyper_parameters", {}), []):
+            safe = value in SAFE_INSTANTIATORS if key == "_instantiator" else value.startswith(SAFE_PREFIXES)
+            if not safe:
+                raise CheckpointError(
+                    f"{name}: {path} names {value!r} ({key}), outside amodal_compose; load it with trusted=True "
+                    "only if you know where the checkpoint comes from"
+                )
+    return cls
+
+
+def load_system(
+    path: str | Path, expected: type[System] | None = None, name: str = "checkpoint",
+    device: str | torch.device = "cpu", trusted: bool = False,
+) -> System:  # fmt: skip
+    """A system from a checkpoint, checked (see the module's documentation), in eval mode.
+
+    Args:
+        path: the ``.ckpt`` file.
+        expected: the system class it must hold (or a base of it).
+        name: the argument's name, for error messages (``"shape"``, ``"compositor"``, ...).
+        device: where the weights go.
+        trusted: allow classes outside the package in the hyper-parameters.
+
+    Returns:
+        The system, with ``checkpoint_meta`` (the ``amodal_compose`` entry: version, class, input crop).
+
+    Example:
+        >>> shape = load_system("runs/shape_synthetic/checkpoints/last.ckpt", ShapeSystem, "shape")  # doctest: +SKIP
+    """
+    ckpt = read_checkpoint(path, name)
+    cls = check_checkpoint(ckpt, path, name, expected, trusted)
+    system = cls.load_from_checkpoint(path, map_location=device, weights_only=True)
+    system.checkpoint_meta = dict(ckpt[CHECKPOINT_KEY])
+    return system.eval()

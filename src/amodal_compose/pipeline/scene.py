@@ -1,0 +1,338 @@
+"""Scene de-occlusion and manipulation on a :class:`~amodal_compose.pipeline.Pipeline` (PCNet section
+3.2-3.3 and 4.2, chained with AMICO's compositor).
+
+``deocclude`` recovers the occlusion order (PCNet-M, dual completion), each instance's amodal mask
+(ordering-grounded; by PCNet-M, or by Amodal-VAE with several sampled hypotheses), its hidden
+content (PCNet-C inside ``amodal ∩ ancestors``, eq. 5; f_content when PCNet-C is not loaded) and the
+background (PCNet-C with every instance as eraser; Telea without it).
+``manipulate`` edits the de-occluded scene (delete, move, reorder, insert an instance of another image)
+and paints the layers back in the new order, each harmonised by f_comp when it is loaded: de-occlusion
+chained with learned recomposition, which PCNet itself does by pasting.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..io import write_png
+from ..ops.classic import telea_inpaint
+from ..ops.convert import as_image, as_mask
+from ..ops.graph import ancestors
+from ..ops.masks import bbox, context_square, crop_square, dilate, paste_square, square_box
+
+__all__ = ["DeocclusionResult", "ManipulationResult", "SceneMixin", "paint_order"]
+
+
+@dataclass
+class DeocclusionResult:
+    """A de-occluded scene, everything on the image's frame ``(H, W)``.
+
+    Attributes:
+        order: ``(N, N)`` int64, ``[i, j] = 1`` when ``i`` occludes ``j`` (may be cyclic).
+        modal: ``(N, 1, H, W)`` the visible masks used (after threshold and dilation).
+        amodal: ``(N, 1, H, W)`` the completed masks.
+        layers: ``(N, 4, H, W)`` each object whole: RGB (visible pixels kept, hidden ones completed) and
+            alpha (its amodal mask).
+        background: ``(3, H, W)`` the scene without its objects.
+        notes: which network did what (``"content": "pcnet_c"``, ``"background": "telea"``, ...).
+        hypotheses: with ``hypotheses > 1`` (Amodal-VAE), per instance its alternative completions best
+            first (:class:`~amodal_compose.pipeline.Hypothesis`: amodal mask, RGB layer, score);
+            ``amodal`` and ``layers`` hold the first.
+    """
+
+    order: Tensor
+    modal: Tensor
+    amodal: Tensor
+    layers: Tensor
+    background: Tensor
+    notes: dict[str, str] = field(default_factory=dict)
+    hypotheses: list[list[Any]] = field(default_factory=list)
+
+    def save(self, folder: str | Path) -> list[Path]:
+        """``order.json`` (the graph as an edge list and a matrix), ``background.png``, and per instance
+        ``amodal_<k>.png`` and ``layer_<k>.png`` (RGBA)."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        edges = [[int(i), int(j)] for i, j in torch.nonzero(self.order).tolist()]
+        order = folder / "order.json"
+        order.write_text(json.dumps({"occludes": edges, "matrix": self.order.tolist(), "notes": self.notes}, indent=1))
+        paths = [order, write_png(folder / "background.png", self.background)]
+        for k in range(len(self.amodal)):
+            paths.append(write_png(folder / f"amodal_{k}.png", self.amodal[k]))
+            rgba = (self.layers[k].clamp(0, 1) * 255 + 0.5).to(torch.uint8).permute(1, 2, 0).numpy()
+            paths.append(write_png(folder / f"layer_{k}.png", rgba))
+        for k, alternatives in enumerate(self.hypotheses):
+            for h, hyp in enumerate(alternatives):
+                paths.append(write_png(folder / f"amodal_{k}_hypothesis_{h}.png", hyp.amodal_mask))
+                paths.append(write_png(folder / f"layer_{k}_hypothesis_{h}.png", hyp.completed))
+        return paths
+
+
+@dataclass
+class ManipulationResult:
+    """The output of ``manipulate``: the recomposed ``image``, the de-occlusion it started from, the
+    edited ``order`` and the ``paint`` order (back to front) of the layers that were painted."""
+
+    image: Tensor
+    deocclusion: DeocclusionResult
+    order: Tensor
+    paint: list[int]
+    layers: list[Tensor]
+
+
+def paint_order(order: Tensor, keep: Sequence[int]) -> list[int]:
+    """Back-to-front order of the instances ``keep`` from an occlusion graph: an instance is painted
+    before every instance that occludes it, so at each step one that occludes none of those left goes
+    next. A cycle (PCNet allows them) is broken at the instance with the most occluders left.
+
+    Example:
+        >>> paint_order(torch.tensor([[0, 1], [0, 0]]), [0, 1])  # 0 occludes 1: paint 1, then 0
+        [1, 0]
+    """
+    left = list(keep)
+    out = []
+    while left:
+        occluders = {i: sum(int(order[j, i]) for j in left if j != i) for i in left}
+        free = [i for i in left if not any(int(order[i, j]) for j in left if j != i)]
+        pick = free[0] if free else min(left, key=lambda i: (-occluders[i], i))
+        out.append(pick)
+        left.remove(pick)
+    return out
+
+
+class SceneMixin:
+    """``deocclude`` and ``manipulate`` (mixed into :class:`~amodal_compose.pipeline.Pipeline`)."""
+
+    def _modal(self, masks: Any, size: tuple[int, int], threshold: float, grow: int) -> Tensor:
+        items = list(masks) if not isinstance(masks, Tensor) else list(masks if masks.ndim == 4 else masks[:, None])
+        out = []
+        for k, m in enumerate(items):
+            raw = m if isinstance(m, Tensor) else torch.from_numpy(np.array(m))
+            t = as_mask(raw, f"mask {k}", threshold=threshold * (255.0 if raw.dtype == torch.uint8 else 1.0))
+            if tuple(t.shape[-2:]) != size:
+                raise ValueError(f"mask {k}: size {tuple(t.shape[-2:])} differs from the image's {size}")
+            if not t.any():
+                raise ValueError(f"mask {k} is empty")
+            out.append(t.reshape(1, *size))
+        if not out:
+            raise ValueError("no masks given")
+        modal = torch.stack(out)
+        return dilate(modal, grow) if grow > 0 else modal
+
+    def deocclude(
+        self, image: Any, modal_masks: Any, categories: Sequence[int] | None = None, mask_threshold: float = 0.5,
+        mask_dilation: int = 0, grounded: bool = True, shape_method: Literal["pcnet_m", "amodal_vae"] = "pcnet_m",
+        hypotheses: int = 1, seed: int = 0,
+    ) -> DeocclusionResult:  # fmt: skip
+        """De-occlude a scene from its image and its instances' visible masks (PCNet 3.2-3.3).
+
+        Args:
+            image: ``(3, H, W)`` tensor, ``(H, W, 3)`` numpy array or PIL image, float in [0, 1] or uint8.
+            modal_masks: ``(N, 1, H, W)`` / ``(N, H, W)`` tensor or a sequence of masks of the image's size.
+            categories: category indices of the instances (for a PCNet-M trained with categories).
+            mask_threshold: soft masks are binarised above this share of their range.
+            mask_dilation: grow every mask first; predicted masks (e.g. Mask R-CNN's) leave margins
+                between neighbouring objects that break ordering (no contact) and completion (the
+                margin is neither object nor occluder): a pixel or two closes them.
+            grounded: ordering-grounded amodal completion (eq. 4: the eraser is the union of all
+                ancestors); ``False``: every neighbour is an eraser.
+            shape_method: ``"pcnet_m"`` (PCNet eq. 4) or ``"amodal_vae"``: Amodal-VAE completes each
+                visible mask and the hidden part is kept where the erasers above cover it (PCNet-M still
+                orders the scene).
+            hypotheses: with ``"amodal_vae"``, posterior samples per instance, ranked by agreement with
+                the visible mask outside the erasers; each is completed (content) and listed in
+                :attr:`DeocclusionResult.hypotheses`. 1: the posterior mode.
+            seed: of the posterior samples.
+
+        An object cut by the image border is completed inside its crop, which is zero-padded beyond the
+        border: the amodal mask stays within the image, so the part outside it is not recovered (and the
+        border itself is no occluder PCNet-M knows of).
+
+        Raises:
+            MissingComponentError: without ``pcnet_m`` (or ``amodal_vae`` when asked for).
+            ValueError: an empty mask, masks of another size than the image, an unknown shape method,
+                or ``hypotheses > 1`` with PCNet-M (which is deterministic).
+        """
+        if shape_method not in ("pcnet_m", "amodal_vae"):
+            raise ValueError(f"shape_method must be 'pcnet_m' or 'amodal_vae', got {shape_method!r}")
+        if not (isinstance(hypotheses, int) and hypotheses >= 1):
+            raise ValueError(f"hypotheses must be an integer >= 1, got {hypotheses!r}")
+        if hypotheses > 1 and shape_method != "amodal_vae":
+            raise ValueError("hypotheses > 1 needs shape_method='amodal_vae' (PCNet-M predicts one mask)")
+        pcnet_m = self.require("pcnet_m", "deocclude")
+        img = as_image(image, "image")
+        if img.ndim != 3:
+            raise ValueError(f"image: expected one image (3, H, W), got {tuple(img.shape)}")
+        size = tuple(img.shape[-2:])
+        modal = self._modal(modal_masks, size, mask_threshold, mask_dilation)
+        n = len(modal)
+        cats = torch.as_tensor(categories if categories is not None else [0] * n, dtype=torch.long)
+        order = pcnet_m.order(img, modal, cats)
+        if shape_method == "pcnet_m":
+            amodal = pcnet_m.amodal(img, modal, order if grounded else None, cats)
+            alternatives, scores = [amodal], torch.ones(n, 1)
+        else:
+            alternatives, scores = self._vae_amodal(modal, cats, order, grounded, hypotheses, seed)
+        layers, notes = self._complete_content(img, modal, alternatives[0], order)
+        notes["amodal"] = shape_method
+        found = []
+        if hypotheses > 1:
+            from .core import Hypothesis
+
+            rgb = [layers] + [self._complete_content(img, modal, a, order)[0] for a in alternatives[1:]]
+            found = [[Hypothesis(alternatives[h][k], rgb[h][k, :3], float(scores[k, h])) for h in range(hypotheses)]
+                     for k in range(n)]  # fmt: skip
+        background, notes["background"] = self._complete_background(img, modal)
+        return DeocclusionResult(order, modal, alternatives[0], layers, background, notes, found)
+
+    def _vae_amodal(
+        self, modal: Tensor, cats: Tensor, order: Tensor, grounded: bool, samples: int, seed: int
+    ) -> tuple[list[Tensor], Tensor]:
+        """Amodal-VAE's completions of every instance, each joined with its visible mask where its
+        erasers (ancestors when ``grounded``, else every other instance) cover it: ``samples``
+        alternatives ``(N, 1, H, W)`` best first (or the posterior mode), and their ``(N, samples)``
+        scores (visible agreement outside the erasers)."""
+        vae = self.require("amodal_vae", "deocclude(shape_method='amodal_vae')")
+        n = len(modal)
+        erasers = torch.zeros_like(modal)
+        for i in range(n):
+            above = ancestors(order, i) if grounded else [j for j in range(n) if j != i]
+            if above:
+                erasers[i] = modal[above].amax(0) * (1 - modal[i])
+        gen = torch.Generator(device=self.device).manual_seed(int(seed))
+        many = samples if samples > 1 else 0
+        out = self._run(lambda m, e: vae.complete(m, cats.to(m.device), many, gen, occluders=e), modal, erasers)
+        masks = out["samples"] if many else out["mode"][:, None]
+        scores = out["scores"] if many else torch.ones(n, 1)
+        grounded_masks = torch.maximum(masks * erasers[:, None], modal[:, None])
+        return [grounded_masks[:, h] for h in range(grounded_masks.shape[1])], scores
+
+    def _complete_content(self, img: Tensor, modal: Tensor, amodal: Tensor, order: Tensor):
+        """PCNet eq. 5: the hidden part ``M_E = amodal ∩ ancestors`` of each instance filled."""
+        n = len(modal)
+        hidden = torch.zeros_like(modal)
+        for i in range(n):
+            anc = ancestors(order, i)
+            if anc:
+                hidden[i] = amodal[i] * modal[anc].amax(0) * (1 - modal[i])
+        layers = torch.cat([img[None] * modal, amodal], 1)
+        todo = [i for i in range(n) if hidden[i].any()]
+        if not todo:
+            return layers, {"content": "none needed"}
+        name = "pcnet_c" if "pcnet_c" in self.components else ("content" if "content" in self.components else None)
+        if name is None:
+            self.require("pcnet_c", "deocclude (an instance has a hidden part to fill)")
+        system = self.components[name]
+        s = self.input_sizes[name]
+        boxes = [context_square(bbox(amodal[i, 0]), img.shape[-2:]) for i in todo]
+        vis = torch.stack([crop_square(modal[i], b, s, mode="mask") for i, b in zip(todo, boxes)])
+        hole = torch.stack([crop_square(hidden[i], b, s, mode="mask") for i, b in zip(todo, boxes)]) * (1 - vis)
+        crops = torch.stack([crop_square(img, b, s) for b in boxes])
+        if name == "pcnet_c":
+            out = self._run(system.complete, crops * (1 - hole), vis, hole)["completed"]
+        else:  # f_content sees the object alone (zero outside it)
+            out = self._run(system.complete, crops * vis, vis, hole)["completed"]
+        for n_, (i, b) in enumerate(zip(todo, boxes)):
+            filled = paste_square(out[n_], b, torch.zeros_like(img))
+            layers[i, :3] = img * modal[i] + filled * hidden[i]
+        return layers, {"content": name}
+
+    def _complete_background(self, img: Tensor, modal: Tensor) -> tuple[Tensor, str]:
+        hole = dilate(modal.amax(0), 1)  # every instance, and a pixel of its rim
+        if "pcnet_c" not in self.components:
+            return telea_inpaint(img, hole), "telea"
+        out = self._run(self.components["pcnet_c"].complete, (img * (1 - hole))[None], torch.zeros_like(hole)[None],
+                        hole[None])["completed"][0]  # fmt: skip
+        return out, "pcnet_c"
+
+    def manipulate(
+        self, image: Any, modal_masks: Any, edits: Sequence[dict[str, Any]], categories: Sequence[int] | None = None,
+        harmonize: bool = True, mask_threshold: float = 0.5, mask_dilation: int = 0,
+    ) -> ManipulationResult:  # fmt: skip
+        """De-occlude a scene, edit it and paint it back.
+
+        Edits, applied in order (``k`` indexes the input masks):
+
+        * ``{"delete": k}``: remove instance ``k``;
+        * ``{"move": k, "offset": (dx, dy)}``: shift it by whole pixels;
+        * ``{"front": i, "of": j}``: put ``i`` in front of ``j`` (the edge between them reversed);
+        * ``{"insert": instance}``: add an object of another image on top, a
+          :class:`~amodal_compose.pipeline.ComposeInstance` (or its fields / tuple), placed as in ``compose``.
+
+        The layers are painted back to front over the completed background, following the edited order
+        (:func:`paint_order`); with ``harmonize`` and ``compositor`` loaded, each layer goes through f_comp
+        against what is painted below it (AMICO's blending), else it is alpha-pasted.
+
+        Raises:
+            ValueError: an unknown edit or an index out of range.
+        """
+        from .core import ComposeInstance
+
+        d = self.deocclude(image, modal_masks, categories, mask_threshold, mask_dilation)
+        n = len(d.modal)
+        order = d.order.clone()
+        layers = [d.layers[k].clone() for k in range(n)]
+        keep = list(range(n))
+        extra: list[Tensor] = []
+        for e in edits:
+            if "delete" in e:
+                k = self._index(e["delete"], n, "delete")
+                if k in keep:
+                    keep.remove(k)
+            elif "move" in e:
+                k = self._index(e["move"], n, "move")
+                dx, dy = (int(round(v)) for v in e.get("offset", (0, 0)))
+                layers[k] = _shift(layers[k], dx, dy)
+            elif "front" in e:
+                i, j = self._index(e["front"], n, "front"), self._index(e.get("of"), n, "of")
+                order[i, j], order[j, i] = 1, 0
+            elif "insert" in e:
+                inst = ComposeInstance.of(e["insert"])
+                item = self._prepare(len(extra), inst, tuple(d.background.shape[-2:]), mask_threshold, mask_dilation)
+                extra.append(torch.cat([item.image * item.mask, item.mask]))
+            else:
+                raise ValueError(f"unknown edit {e!r}; edits are delete, move, front / of, insert")
+        paint = paint_order(order, keep)
+        canvas = d.background.clone()
+        painted = []
+        for rgba in [layers[k] for k in paint] + extra:
+            canvas = self._paint(canvas, rgba, harmonize)
+            painted.append(rgba)
+        return ManipulationResult(canvas, d, order, paint, painted)
+
+    @staticmethod
+    def _index(k: Any, n: int, what: str) -> int:
+        if not isinstance(k, int) or not 0 <= k < n:
+            raise ValueError(f"edit {what!r}: instance index {k!r} out of range for {n} instances")
+        return k
+
+    def _paint(self, canvas: Tensor, rgba: Tensor, harmonize: bool) -> Tensor:
+        alpha = rgba[3:]
+        if not alpha.any():
+            return canvas
+        if not (harmonize and "compositor" in self.components):
+            return alpha * rgba[:3] + (1 - alpha) * canvas
+        s = self.input_sizes["compositor"]
+        box = square_box(bbox(alpha[0]), canvas.shape[-2:], self.enlarge["compositor"])
+        out = self._run(self.components["compositor"].compose, crop_square(canvas, box, s)[None],
+                        crop_square(rgba[:3] * alpha, box, s)[None])  # fmt: skip
+        rgb = paste_square(out["rgb"][0], box, torch.zeros_like(canvas))
+        a = paste_square(out["alpha"][0], box, torch.zeros_like(canvas[:1]))
+        return a * rgb + (1 - a) * canvas
+
+
+def _shift(x: Tensor, dx: int, dy: int) -> Tensor:
+    out = torch.zeros_like(x)
+    h, w = x.shape[-2:]
+    ys, xs = slice(max(dy, 0), min(h + dy, h)), slice(max(dx, 0), min(w + dx, w))
+    yd, xd = slice(max(-dy, 0), min(h - dy, h)), slice(max(-dx, 0), min(w - dx, w))
+    out[..., ys, xs] = x[..., yd, xd]
+    return out

@@ -141,3 +141,28 @@ def test_gradient_penalty_at_the_fakes_is_eq_4_as_written():
     x = fake.clone().requires_grad_(True)
     (grad,) = torch.autograd.grad(critic(x).sum(), x, create_graph=True)
     torch.testing.assert_close(at_fakes, ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean())
+
+
+def test_residual_prior_starts_at_the_telea_fill_and_learns_corrections():
+    from amodal_compose.baselines import inpaint_telea
+    from amodal_compose.nets import Critic
+    from amodal_compose.systems import ContentSystem
+
+    g = ContentGenerator(8, (1, 1, 1, 1, 1), (8, 8, 16), (2,), prior="residual")
+    system = ContentSystem(g, Critic(3, (8, 16), 32), prefill="telea")
+    vis = torch.zeros(1, 1, 32, 32)
+    vis[..., 4:28, 4:16] = 1
+    inv = torch.zeros_like(vis)
+    inv[..., 4:28, 16:28] = 1
+    obj = torch.rand(1, 3, 32, 32) * vis
+    out = system.complete(obj, vis, inv)
+    telea = inpaint_telea(obj * vis, 1 - vis)
+    # at initialisation both corrections are zero: the completion is the Telea fill
+    torch.testing.assert_close(out["completed"], obj * vis + telea * inv, atol=1e-5, rtol=0)
+    loss = (g(obj, vis, inv, telea)["completed"] - torch.rand_like(obj)).abs().mean()
+    loss.backward()
+    assert g.refine.out.conv.conv.weight.grad.abs().sum() > 0  # the zeroed layer still learns
+    with pytest.raises(ValueError, match="needs a generator with prior='residual'"):
+        ContentSystem(ContentGenerator(8, (1, 1, 1, 1, 1), (8, 8, 16), (2,)), Critic(3, (8, 16), 32), prefill="telea")
+    with pytest.raises(ValueError, match="needs a prior fill"):
+        g(obj, vis, inv)

@@ -248,3 +248,47 @@ def test_deocclude_with_amodal_vae_hypotheses():
     assert torch.equal(again.amodal, d.amodal)
     one = pipe.deocclude(scene.image, modal, shape_method="amodal_vae")
     assert one.hypotheses == [] and one.amodal.shape == modal.shape
+
+
+def test_deocclude_and_convert_commands(tmp_path, capsys):
+    """``deocclude`` on a saved pipeline (with Amodal-VAE hypotheses), and ``convert-amodal`` turning the
+    COCO fixture into a COCOA file that the COCOA reader reads back with amodal masks and an order."""
+    import json
+
+    from conftest import FIXTURES
+
+    from amodal_compose.cli import main
+    from amodal_compose.data.readers import CocoaAmodal
+    from amodal_compose.io import write_png
+    from amodal_compose.nets.vae import AmodalVAE
+    from amodal_compose.systems import AmodalVAESystem
+
+    scene = scenes_with_occlusion(1)[0]
+    vae = AmodalVAESystem(AmodalVAE(size=16, latent=4, widths=(8, 8), num_classes=8, embed=2), stage=2,
+                          train_decoder=True)  # fmt: skip
+    Pipeline(pcnet_m=tiny_m(), pcnet_c=tiny_c(), amodal_vae=vae).save(tmp_path / "pipe")
+    write_png(tmp_path / "scene.png", scene.image)
+    for k, inst in enumerate(scene.instances):
+        write_png(tmp_path / "masks" / f"{k:02d}.png", inst.modal_mask)
+    args = ["deocclude", "--image", str(tmp_path / "scene.png"), "--masks", str(tmp_path / "masks"),
+            "--checkpoints", str(tmp_path / "pipe"), "--out", str(tmp_path / "out"), "--shape-method", "amodal_vae",
+            "--hypotheses", "2"]  # fmt: skip
+    assert main(args) == 0
+    assert f"{len(scene)} objects" in capsys.readouterr().out
+    order = json.loads((tmp_path / "out" / "order.json").read_text())
+    assert len(order["matrix"]) == len(scene) and order["notes"]["amodal"] == "amodal_vae"
+    for k in range(len(scene)):
+        for name in (f"amodal_{k}.png", f"layer_{k}.png", f"amodal_{k}_hypothesis_1.png"):
+            assert (tmp_path / "out" / name).is_file()
+
+    m = tiny_m()
+    torch.save(m.portable_checkpoint(), tmp_path / "pcnet_m.ckpt")
+    out = tmp_path / "cocoa" / "pseudo_amodal.json"
+    assert main(["convert-amodal", "--annotations", str(FIXTURES / "coco" / "instances_fixture.json"),
+                 "--images", str(FIXTURES / "coco"), "--checkpoint", str(tmp_path / "pcnet_m.ckpt"),
+                 "--out", str(out)]) == 0  # fmt: skip
+    back = CocoaAmodal(out, FIXTURES / "coco")
+    assert len(back) >= 1 and all(s.order is not None for s in back)
+    for s in back:
+        for inst in s.instances:
+            assert inst.amodal_mask is not None and torch.all(inst.amodal_mask >= inst.modal_mask)

@@ -126,7 +126,8 @@ def _cmd_compose(args: argparse.Namespace) -> int:
         for s in specs
     ]
     pipe = Pipeline.from_dir(args.checkpoints, device=args.device)
-    result = pipe.compose(background, instances, mask_dilation=args.mask_dilation, progress=len(instances) > 4)
+    result = pipe.compose(background, instances, mask_dilation=args.mask_dilation, progress=len(instances) > 4,
+                          shape_method=args.shape_method, hypotheses=args.hypotheses, seed=args.seed)  # fmt: skip
     write_png(args.out, result.image)
     print(f"wrote {args.out} ({len(instances)} instances, "
           f"{sum(layer.occluded for layer in result.layers)} completed as occluded)")  # fmt: skip
@@ -173,7 +174,8 @@ def _cmd_deocclude(args: argparse.Namespace) -> int:
     image = read_image(args.image)
     masks = _read_masks(args.masks, args.image, tuple(image.shape[-2:]))
     pipe = Pipeline.from_dir(args.checkpoints, device=args.device)
-    result = pipe.deocclude(image, masks, mask_dilation=args.mask_dilation, grounded=not args.non_grounded)
+    result = pipe.deocclude(image, masks, mask_dilation=args.mask_dilation, grounded=not args.non_grounded,
+                            shape_method=args.shape_method, hypotheses=args.hypotheses, seed=args.seed)  # fmt: skip
     paths = result.save(args.out)
     edges = int(result.order.sum())
     print(f"wrote {len(paths)} files under {args.out}: {len(masks)} objects, {edges} occlusion edges "
@@ -225,6 +227,15 @@ def _cmd_remove(args: argparse.Namespace) -> int:
         write_png(args.save_mask, out["mask"])
     print(f"wrote {args.out}; removed {int(out['mask'].sum())} pixels (the rough mask had {int(mask.sum())})")
     return 0
+
+
+def _hypothesis_args(parser: argparse.ArgumentParser, default: str, what: str) -> None:
+    parser.add_argument("--shape-method", choices=[default, "amodal_vae"], default=default,
+                        help=f"what completes the masks: {what} or amodal_vae (Amodal-VAE)")  # fmt: skip
+    parser.add_argument("--hypotheses", type=int, default=1, metavar="N",
+                        help="with amodal_vae: N sampled hidden shapes per object, each completed and written "
+                        "(ranked by agreement with the visible mask); 1: the posterior mode")  # fmt: skip
+    parser.add_argument("--seed", type=int, default=0, help="seed of the sampled hypotheses")
 
 
 def _progress_range(n: int, desc: str):
@@ -314,6 +325,7 @@ def _parser() -> argparse.ArgumentParser:
         help="grow each mask by PX pixels first (for detector masks that stop short of the object's rim)",
     )  # fmt: skip
     comp.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+    _hypothesis_args(comp, "shape", "shape (f_shape, AMICO)")
     comp.set_defaults(func=_cmd_compose)
 
     deocc = sub.add_parser(
@@ -332,6 +344,7 @@ def _parser() -> argparse.ArgumentParser:
                        help="grow every mask first (predicted masks leave margins between touching objects)")
     deocc.add_argument("--non-grounded", action="store_true", help="complete with all neighbours as erasers")
     deocc.add_argument("--device", default="cpu")
+    _hypothesis_args(deocc, "pcnet_m", "pcnet_m (PCNet eq. 4)")
     deocc.set_defaults(func=_cmd_deocclude)
 
     conv = sub.add_parser(

@@ -4,6 +4,12 @@ Input triplet (AMICO section 3.1): the masked object ``I_o * m_vis``, ``m_vis`` 
 coarse net (Table 6) predicts ``I_coarse``; the refine net (Table 7) takes the coarse result pasted
 into the hole and predicts ``I_o`` with contextual attention at three scales. All convs are gated,
 "same"-padded, ELU-activated; the outputs are mapped to [0, 1] by ``(tanh + 1) / 2``.
+
+``prior="residual"`` (not in the paper) gives both stages a classical fill of the hole to improve on:
+the hole is pre-filled (e.g. by Telea, see :class:`~amodal_compose.systems.ContentSystem`'s
+``prefill``) instead of zeroed, and each stage predicts a correction in [-1, 1], zero at
+initialisation, so training starts from the classical result and a few minutes of CPU training
+refine it rather than first having to learn what diffusion already gives.
 """
 
 from __future__ import annotations
@@ -19,6 +25,14 @@ from .base import RecordedInit, tanh_to_unit
 from .layers import ContextualAttention, GatedConv2d, GatedDeconv2d
 
 __all__ = ["CoarseNet", "RefineNet", "ContentGenerator", "Critic"]
+
+
+def _zero_features(layer: nn.Module) -> None:
+    """Zero the feature half of a gated layer's conv: its output is 0 whatever the gate."""
+    conv = layer.conv.conv if isinstance(layer, GatedDeconv2d) else layer.conv
+    with torch.no_grad():
+        conv.weight[: conv.out_channels // 2].zero_()
+        conv.bias[: conv.out_channels // 2].zero_()
 
 
 class CoarseNet(nn.Module):
@@ -123,6 +137,9 @@ class ContentGenerator(RecordedInit):
             ``"known"``) or ``"known"`` (every pixel outside the hole, the object crop's empty
             background included, as Yu et al. do for whole images).
         coarse_skips: the coarse net's U-Net skips (see :class:`CoarseNet`; not in Table 6).
+        prior: ``"none"`` (the paper: the hole is zeroed) or ``"residual"`` (``forward`` takes a
+            ``prior`` fill of the hole, and each stage outputs ``clamp(input + correction)`` with a
+            zero-initialised correction; see the module's documentation).
 
     Shape:
         object ``(B, 3, H, W)`` (every pixel outside ``m_inv`` is read: the object alone, zero
@@ -149,17 +166,28 @@ class ContentGenerator(RecordedInit):
         attention_rate: int = 2,
         attend: Literal["visible", "known"] = "visible",
         coarse_skips: bool = False,
+        prior: Literal["none", "residual"] = "none",
     ) -> None:
         super().__init__()
         self.record_init(locals())
         if attend not in ("visible", "known"):
             raise ValueError(f"attend must be 'visible' or 'known', got {attend!r}")
-        self.attend = attend
+        if prior not in ("none", "residual"):
+            raise ValueError(f"prior must be 'none' or 'residual', got {prior!r}")
+        self.attend, self.prior = attend, prior
         self.coarse = CoarseNet(5, coarse_width, coarse_repeats, coarse_skips)
         self.refine = RefineNet(5, refine_widths, refine_dilations, softmax_scale, propagate, attention_rate)
         self.size_multiple = 8 * int(attention_rate)  # the 1/8 scale is matched on a 1/rate grid
+        if prior == "residual":  # both stages start as the identity on their input
+            _zero_features(self.coarse.body[-1])
+            _zero_features(self.refine.out)
 
-    def forward(self, object_image: Tensor, visible: Tensor, invisible: Tensor) -> dict[str, Tensor]:
+    def forward(
+        self, object_image: Tensor, visible: Tensor, invisible: Tensor, prior: Tensor | None = None
+    ) -> dict[str, Tensor]:
+        if (prior is None) != (self.prior == "none"):
+            raise ValueError(f"ContentGenerator(prior={self.prior!r}) "
+                             f"{'needs' if prior is None else 'takes no'} a prior fill")  # fmt: skip
         if object_image.ndim != 4 or object_image.shape[1] != 3:
             raise ValueError(f"object_image: expected (B, 3, H, W), got {tuple(object_image.shape)}")
         if visible.shape != invisible.shape or visible.shape[-2:] != object_image.shape[-2:]:
@@ -171,10 +199,15 @@ class ContentGenerator(RecordedInit):
         if h % self.size_multiple or w % self.size_multiple:
             raise ValueError(f"ContentGenerator: H and W must be multiples of {self.size_multiple}, got {h}x{w}")
         known = object_image * (1 - invisible)  # the object alone: I_o * m_vis; the ablation: plus its scene
-        coarse = self.coarse(torch.cat([known, visible, invisible], 1))
+        start = known if prior is None else known + prior * invisible
+        coarse = self.coarse(torch.cat([start, visible, invisible], 1))
+        if prior is not None:  # a correction of the prior: (tanh + 1) / 2 = 0.5 is none
+            coarse = (start + 2 * coarse - 1).clamp(0, 1)
         pasted = known + coarse * invisible
         source = visible if self.attend == "visible" else None
         refine = self.refine(torch.cat([pasted, visible, invisible], 1), invisible, source)
+        if prior is not None:
+            refine = (pasted + 2 * refine - 1).clamp(0, 1)
         return {"coarse": coarse, "refine": refine, "completed": known + refine * invisible}
 
 

@@ -8,7 +8,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from ..baselines import BASELINES, complete_object_baselines
+from ..baselines import BASELINES, complete_object_baselines, inpaint_telea
 from ..losses.amico import object_reconstruction_loss
 from ..losses.gan import gradient_penalty, wgan_critic_loss, wgan_generator_loss
 from ..metrics import BinnedImageMetrics, MethodMetrics
@@ -48,6 +48,9 @@ class ContentSystem(System):
         warmup_steps: generator-only optimiser steps with the reconstruction terms alone, before the
             critic and the adversarial term start (0: none, as the paper).
         keep_background: the ablation that feeds the object on its scene instead of alone.
+        prefill: ``"none"`` (the paper) or ``"telea"``: the hole is pre-filled by Telea from the
+            visible object pixels (what the ``telea`` baseline does) and the generator, built with
+            ``prior="residual"``, learns corrections to that fill (not in the paper).
         lr, betas: Adam for both networks when no factories are given (paper A.2: 1e-4, (0.5, 0.9)).
         generator_optimizer, critic_optimizer: optional ``params -> Optimizer`` factories.
 
@@ -75,6 +78,7 @@ class ContentSystem(System):
         gp_at: Literal["interpolates", "fakes"] = "interpolates",
         warmup_steps: int = 0,
         keep_background: bool = False,
+        prefill: Literal["none", "telea"] = "none",
         lr: float = 1e-4,
         betas: tuple[float, float] = (0.5, 0.9),
         generator_optimizer: OptimizerFactory | None = None,
@@ -85,6 +89,11 @@ class ContentSystem(System):
         self.automatic_optimization = False
         self.attach_net("generator", generator, ContentGenerator)
         self.attach_net("critic", critic, Critic)
+        if prefill not in ("none", "telea"):
+            raise ValueError(f"prefill must be 'none' or 'telea', got {prefill!r}")
+        wants = "none" if prefill == "none" else "residual"
+        if getattr(self.generator, "prior", "none") != wants:
+            raise ValueError(f"prefill={prefill!r} needs a generator with prior={wants!r}")
         self.factories = (generator_optimizer, critic_optimizer)
         self.setup_evaluation(
             ("f_content", *BASELINES["inpainting"]),
@@ -93,7 +102,11 @@ class ContentSystem(System):
         )
 
     def forward(self, object_image: Tensor, visible: Tensor, invisible: Tensor) -> dict[str, Tensor]:
-        return self.generator(object_image, visible, invisible)
+        if self.hparams.prefill == "none":
+            return self.generator(object_image, visible, invisible)
+        # the Telea baseline's own fill: from the visible object pixels alone (cv2, on the CPU)
+        prior = inpaint_telea(object_image * visible, 1 - visible).to(object_image)
+        return self.generator(object_image, visible, invisible, prior)
 
     def complete(self, object_image, visible, invisible) -> dict[str, Tensor]:
         """Complete an object's hidden part (AMICO section 3.1): ``{"coarse", "completed"}``, each

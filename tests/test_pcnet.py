@@ -198,6 +198,34 @@ def test_deocclude_and_manipulate_with_a_perfect_pcnet_m():
             pipe.manipulate(scene.image, modal, [bad])
 
 
+def test_objects_cut_by_the_image_border():
+    """An object the image border cuts is completed inside the image: its crop is zero-padded beyond
+    the border, the hidden part behind its occluder is recovered, nothing past the border is."""
+
+    class Scene:  # a hand-made scene: A touches the left and top borders, B stands in front of it
+        def __init__(self):
+            self.a, self.b = torch.zeros(1, 48, 48), torch.zeros(1, 48, 48)
+            self.a[:, 0:20, 0:22] = 1
+            self.b[:, 8:30, 12:34] = 1
+
+        def modal_masks(self):
+            return torch.stack([self.a * (1 - self.b), self.b])
+
+        def amodal_masks(self):
+            return torch.stack([self.a, self.b])
+
+    scene = Scene()
+    image = torch.rand(3, 48, 48, generator=torch.Generator().manual_seed(0))
+    m = tiny_m()
+    oracle(m, scene)
+    d = Pipeline(pcnet_m=m, pcnet_c=tiny_c()).deocclude(image, scene.modal_masks())
+    assert d.order.tolist() == [[0, 0], [1, 0]]  # B occludes A
+    assert torch.equal(d.amodal, scene.amodal_masks())  # A's hidden corner back, clipped to the image
+    assert d.layers.shape == (2, 4, 48, 48) and torch.isfinite(d.layers).all()
+    hidden = scene.a * scene.b
+    assert torch.equal(d.layers[0, 3:] * hidden, hidden)  # the hidden part is a painted, opaque layer
+
+
 def test_deocclude_falls_back_and_names_what_is_missing():
     from amodal_compose.pipeline import MissingComponentError
 

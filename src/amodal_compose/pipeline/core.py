@@ -24,7 +24,7 @@ from ..ops.convert import as_image, as_mask
 from ..ops.masks import SquareBox, bbox, crop_square, dilate, paste_square, place, square_box
 from ..systems.base import CHECKPOINT_KEY, COMPONENTS, System
 from .checkpoints import load_system
-from .scene import SceneMixin
+from .scene import SceneMixin, check_shape_method
 
 __all__ = [
     "Pipeline",
@@ -391,12 +391,7 @@ class Pipeline(SceneMixin):
                 scale, an instance placed wholly off the background (each names the instance), an
                 unknown shape method, or ``hypotheses > 1`` with f_shape (which is deterministic).
         """
-        if shape_method not in ("shape", "amodal_vae"):
-            raise ValueError(f"shape_method must be 'shape' or 'amodal_vae', got {shape_method!r}")
-        if not (isinstance(hypotheses, int) and hypotheses >= 1):
-            raise ValueError(f"hypotheses must be an integer >= 1, got {hypotheses!r}")
-        if hypotheses > 1 and shape_method != "amodal_vae":
-            raise ValueError("hypotheses > 1 needs shape_method='amodal_vae' (f_shape predicts one mask)")
+        check_shape_method(shape_method, ("shape", "amodal_vae"), hypotheses, "f_shape")
         compositor = self.require("compositor", "compose")
         bg = as_image(background, "background")
         if bg.ndim != 3:

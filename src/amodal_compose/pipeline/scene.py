@@ -88,6 +88,17 @@ class ManipulationResult:
     layers: list[Tensor]
 
 
+def check_shape_method(shape_method: str, choices: Sequence[str], hypotheses: int, deterministic: str) -> None:
+    """Refuse an unknown ``shape_method`` (one of ``choices``) or ``hypotheses`` that is not an integer
+    >= 1, or > 1 with a deterministic method (only ``"amodal_vae"`` samples several masks)."""
+    if shape_method not in choices:
+        raise ValueError(f"shape_method must be {' or '.join(map(repr, choices))}, got {shape_method!r}")
+    if not (isinstance(hypotheses, int) and hypotheses >= 1):
+        raise ValueError(f"hypotheses must be an integer >= 1, got {hypotheses!r}")
+    if hypotheses > 1 and shape_method != "amodal_vae":
+        raise ValueError(f"hypotheses > 1 needs shape_method='amodal_vae' ({deterministic} predicts one mask)")
+
+
 def paint_order(order: Tensor, keep: Sequence[int]) -> list[int]:
     """Back-to-front order of the instances ``keep`` from an occlusion graph: an instance is painted
     before every instance that occludes it, so at each step one that occludes none of those left goes
@@ -161,12 +172,7 @@ class SceneMixin:
             ValueError: an empty mask, masks of another size than the image, an unknown shape method,
                 or ``hypotheses > 1`` with PCNet-M (which is deterministic).
         """
-        if shape_method not in ("pcnet_m", "amodal_vae"):
-            raise ValueError(f"shape_method must be 'pcnet_m' or 'amodal_vae', got {shape_method!r}")
-        if not (isinstance(hypotheses, int) and hypotheses >= 1):
-            raise ValueError(f"hypotheses must be an integer >= 1, got {hypotheses!r}")
-        if hypotheses > 1 and shape_method != "amodal_vae":
-            raise ValueError("hypotheses > 1 needs shape_method='amodal_vae' (PCNet-M predicts one mask)")
+        check_shape_method(shape_method, ("pcnet_m", "amodal_vae"), hypotheses, "PCNet-M")
         pcnet_m = self.require("pcnet_m", "deocclude")
         img = as_image(image, "image")
         if img.ndim != 3:

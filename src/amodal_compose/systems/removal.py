@@ -188,7 +188,10 @@ class RemovalSystem(System):
         gray = kornia.color.rgb_to_grayscale(image)
         return kornia.filters.canny(gray, low, high, sigma=(self.hparams.canny_sigma,) * 2)[1].to(image.dtype)
 
-    def fill(self, image: Tensor, mask: Tensor, labels: Tensor | None = None, truth: dict | None = None) -> dict:
+    def fill(
+        self, image: Tensor, mask: Tensor, labels: Tensor | None = None, truth: dict | None = None,
+        image_edges: Tensor | None = None,
+    ) -> dict:  # fmt: skip
         """Inpaint ``mask`` of ``image`` with the three inpainters (Shimosato & Ukita Fig. 2): the edge and
         segmentation inpainters complete their maps inside the mask, and the image inpainter fills it
         from the masked image and both completed maps.
@@ -199,6 +202,8 @@ class RemovalSystem(System):
             labels: ``(B, H, W)`` the image's per-pixel labels (training); at inference the segmenter's.
             truth: ``{"edges", "labels"}`` of the clean image: cues the image inpainter takes instead of the
                 predicted ones (the inpainters stage).
+            image_edges: :meth:`edges` of ``image`` when already computed (one image filled under several
+                masks computes them once).
 
         Returns:
             ``{"edges", "seg_logits", "raw", "image"}``: the completed edge map, the completed labelling's
@@ -207,7 +212,7 @@ class RemovalSystem(System):
         k = self.hparams.num_classes
         keep = 1 - mask
         gray = kornia.color.rgb_to_grayscale(image)
-        edges_in = self.edges(image) * keep
+        edges_in = (self.edges(image) if image_edges is None else image_edges) * keep
         edges = self.edge_inpainter(torch.cat([gray * keep, edges_in, mask], 1))
         if labels is None:
             labels = self.segmenter(image).argmax(1)
@@ -324,11 +329,11 @@ class RemovalSystem(System):
     def evaluate(self, batch: dict) -> tuple[dict[str, Tensor], Tensor | None]:
         image = batch[Keys.IMAGE]
         masks = self.masks(image, batch[Keys.OBJECT_MASK])
-        labels = self.segmenter(image).argmax(1)
+        labels, edges = self.segmenter(image).argmax(1), self.edges(image)
         preds = {}
         for key, mask in masks.items():
             name = key if key not in self.mask_methods else f"inpainter, {key}"
-            preds[name] = self.fill(image, mask, labels)["image"]
+            preds[name] = self.fill(image, mask, labels, image_edges=edges)["image"]
         preds["telea, segmentation mask"] = inpaint_telea(image, masks["segmentation mask"]).to(image.device)
         return preds, None
 

@@ -43,10 +43,10 @@ class AmodalMaskTask(LearnedTask):
         folder = ctx.runs / self.name / "amodal_vae" / f"seed{seed}" / ("embed0" if common else "default")
         runs, init = [], []
         if stage1:
-            runs.append(ctx.trained(files[0], seed, extra=common))
+            runs.append(ctx.trained(files[0], seed, extra=common, test=False))  # no row reports stage 1
             init = ["--model.init_args.init_from", str(save_run(runs[-1], folder / "stage1.ckpt"))]
         two_args = (*common, *init, *stage2_args)
-        runs.append(ctx.trained(files[1], seed, extra=two_args))
+        runs.append(ctx.trained(files[1], seed, extra=two_args, test=not stage3))  # scored when it ends the chain
         if stage3:
             tag = "scratch" if not stage1 else ""
             ckpt = save_run(runs[-1], folder / f"stage2{tag}.ckpt")

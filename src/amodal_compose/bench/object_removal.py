@@ -26,10 +26,10 @@ class RemovalTask(LearnedTask):
         joint_runs: dict[str, list] = {name: [] for name in chain["joint"]}
         for seed in range(ctx.seeds):
             folder = ctx.runs / self.name / f"seed{seed}"
-            seg = ctx.trained(ctx.recipes / chain["segmentation"], seed)
+            seg = ctx.trained(ctx.recipes / chain["segmentation"], seed, test=False)  # no row reports it
             seg_ckpt = save_run(seg, folder / "segmentation.ckpt")
             init = ["--model.init_args.init_from", f"[{seg_ckpt}]"]
-            inp = ctx.trained(ctx.recipes / chain["inpainters"], seed, extra=init)
+            inp = ctx.trained(ctx.recipes / chain["inpainters"], seed, extra=init, test=False)
             inp_ckpt = save_run(inp, folder / "inpainters.ckpt")
             start = ["--model.init_args.init_from", f"[{inp_ckpt}]"]
             for name in chain["joint"]:

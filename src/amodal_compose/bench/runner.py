@@ -92,13 +92,19 @@ class BenchContext:
     figures: Path | None = None
     cache: dict = field(default_factory=dict, repr=False)
 
-    def trained(self, recipe: Path, seed: int, variants: dict | None = None, extra: Sequence[str] = ()) -> TrainedRun:
+    def trained(
+        self, recipe: Path, seed: int, variants: dict | None = None, extra: Sequence[str] = (), test: bool = True,
+    ) -> TrainedRun:  # fmt: skip
         """:func:`train_and_test` of ``recipe`` with ``seed`` (and ``extra`` arguments), once per bench run
-        (tasks share recipes)."""
+        (tasks share recipes). ``test=False``: a chain's intermediate stage that no row reports, trained but
+        not scored (a later request with ``test=True`` scores the cached run then)."""
         key = (str(recipe), seed, self.overrides, tuple(extra))
         if key not in self.cache:
-            self.cache[key] = train_and_test(recipe.stem, recipe, seed, self, variants, (*self.overrides, *extra))
-        return self.cache[key]
+            self.cache[key] = train_and_test(recipe.stem, recipe, seed, self, variants, (*self.overrides, *extra), test)
+        run = self.cache[key]
+        if test and not run.test:
+            run.test.update(score_run(run, variants))
+        return run
 
 
 def make_row(
@@ -153,6 +159,8 @@ class TrainedRun:
     steps: int
     test: dict[str, dict[str, float]]  # variant -> logged test metrics
     curve: list[tuple[int, dict[str, float]]]
+    accelerator: Any = "auto"  # the training trainer's, reused to score
+    run_dir: Path | None = None
 
 
 class _Curve(pl.Callback):
@@ -187,9 +195,10 @@ def _variant(dm: pl.LightningDataModule, overrides: dict[str, Any]) -> pl.Lightn
 
 def train_and_test(
     task: str, recipe: Path, seed: int, ctx: BenchContext, variants: dict[str, dict[str, Any]] | None = None,
-    overrides: Sequence[str] = (),
+    overrides: Sequence[str] = (), test: bool = True,
 ) -> TrainedRun:  # fmt: skip
-    """Fit ``recipe`` with ``seed`` and score the final weights on ``test`` (and each variant)."""
+    """Fit ``recipe`` with ``seed`` and score the final weights on ``test`` (and each variant; ``test=False``:
+    not scored)."""
     run_dir = ctx.runs / task / f"seed{seed}"
     args = ["--config", str(recipe), "--seed_everything", str(seed), "--data.init_args.seed", str(seed),
             "--trainer.default_root_dir", str(run_dir), *overrides]  # fmt: skip
@@ -200,14 +209,23 @@ def train_and_test(
         t0 = time.perf_counter()
         cli.trainer.fit(cli.model, cli.datamodule)
         seconds = time.perf_counter() - t0
+    run = TrainedRun(seed, cli.model, cli.datamodule, seconds, cli.trainer.global_step, {}, curve.points,
+                     cli.trainer.accelerator, run_dir)  # fmt: skip
+    if test:
+        run.test.update(score_run(run, variants))
+    return run
+
+
+def score_run(run: TrainedRun, variants: dict[str, dict[str, Any]] | None = None) -> dict[str, dict[str, float]]:
+    """A trained run's final weights scored once on ``test`` (key ``""``) and on each test variant."""
     tester = pl.Trainer(
-        accelerator=cli.trainer.accelerator, devices=1, logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, default_root_dir=run_dir,
+        accelerator=run.accelerator, devices=1, logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, default_root_dir=run.run_dir,
     )  # fmt: skip
-    test = {"": _test_metrics(tester, cli.model, cli.datamodule)}
+    out = {"": _test_metrics(tester, run.system, run.datamodule)}
     for name, changes in (variants or {}).items():
-        test[name] = _test_metrics(tester, cli.model, _variant(cli.datamodule, changes))
-    return TrainedRun(seed, cli.model, cli.datamodule, seconds, cli.trainer.global_step, test, curve.points)
+        out[name] = _test_metrics(tester, run.system, _variant(run.datamodule, changes))
+    return out
 
 
 def save_run(run: TrainedRun, path: Path) -> Path:

@@ -49,19 +49,20 @@ def _to_tensor(x: Any, name: str) -> Tensor:
     raise TypeError(f"{name}: expected a torch.Tensor, numpy array or PIL image, got {type(x).__name__}")
 
 
-def as_image(x: Any, name: str = "image") -> Tensor:
+def as_image(x: Any, name: str = "image", single: bool = False) -> Tensor:
     """Convert an image (or batch) to float32 RGB in [0, 1], channels first.
 
     Args:
         x: tensor ``(3, H, W)`` / ``(B, 3, H, W)``, numpy ``(H, W, 3)`` / ``(H, W)``, or a PIL image.
             ``uint8`` values are divided by 255.
         name: argument name used in error messages.
+        single: refuse a batch (one image ``(3, H, W)`` expected).
 
     Returns:
         float32 tensor ``(3, H, W)`` or ``(B, 3, H, W)``.
 
     Raises:
-        ValueError: wrong channel count, or float values outside [0, 1].
+        ValueError: wrong channel count, a batch where ``single``, or float values outside [0, 1].
 
     Example:
         >>> as_image(np.zeros((4, 5, 3), np.uint8)).shape
@@ -77,6 +78,8 @@ def as_image(x: Any, name: str = "image") -> Tensor:
         t = t.permute(2, 0, 1)
     if t.ndim not in (3, 4):
         raise ValueError(f"{name}: expected (3, H, W) or (B, 3, H, W), got shape {tuple(t.shape)}")
+    if single and t.ndim != 3:
+        raise ValueError(f"{name}: expected one image (3, H, W), got {tuple(t.shape)}")
     cdim = t.ndim - 3
     if t.shape[cdim] == 1:
         t = t.repeat_interleave(3, dim=cdim)

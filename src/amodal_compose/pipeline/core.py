@@ -393,9 +393,7 @@ class Pipeline(SceneMixin):
         """
         check_shape_method(shape_method, ("shape", "amodal_vae"), hypotheses, "f_shape")
         compositor = self.require("compositor", "compose")
-        bg = as_image(background, "background")
-        if bg.ndim != 3:
-            raise ValueError(f"background: expected one image (3, H, W), got {tuple(bg.shape)}")
+        bg = as_image(background, "background", single=True)
         size = tuple(bg.shape[-2:])
         items = [self._prepare(j, ComposeInstance.of(x), size, mask_threshold, mask_dilation)
                  for j, x in enumerate(instances)]  # fmt: skip

@@ -174,9 +174,7 @@ class SceneMixin:
         """
         check_shape_method(shape_method, ("pcnet_m", "amodal_vae"), hypotheses, "PCNet-M")
         pcnet_m = self.require("pcnet_m", "deocclude")
-        img = as_image(image, "image")
-        if img.ndim != 3:
-            raise ValueError(f"image: expected one image (3, H, W), got {tuple(img.shape)}")
+        img = as_image(image, "image", single=True)
         size = tuple(img.shape[-2:])
         modal = self._modal(modal_masks, size, mask_threshold, mask_dilation)
         n = len(modal)

@@ -339,5 +339,8 @@ def test_pcnet_c_prefill_corrects_the_telea_fill_and_keeps_the_known_pixels():
     # the network's correction is bounded and starts near zero: the fill stays close to Telea's
     gap = ((out["completed"] - telea).abs() * hole).sum() / (3 * hole.sum())
     assert 0 < gap < 0.5
+    with torch.no_grad():  # a background (nothing visible): filled from the known pixels, not from black
+        background = system(torch.full_like(image, 0.8), torch.zeros_like(visible), hole)["completed"]
+    assert ((background - 0.8).abs() * hole).sum() / (3 * hole.sum()) < 0.3  # a black prefill: about 0.8
     with pytest.raises(ValueError, match="prefill"):
         PCNetCSystem(prefill="lama")

@@ -325,7 +325,8 @@ class PCNetCSystem(System):
         generator_optimizer, discriminator_optimizer: optional factories.
         prefill: ``"none"`` (the paper: the hole is invalid to the partial convolutions) or ``"telea"``
             (not in the paper): the hole is pre-filled by Telea from the instance's visible pixels (the
-            ``telea`` baseline's fill), every pixel is valid (the hole is still an input channel) and
+            ``telea`` baseline's fill; from all known pixels when nothing is visible, as when the
+            background is completed), every pixel is valid (the hole is still an input channel) and
             the network's output, mapped to [-1, 1], is a correction added to the pre-filled image.
             The bench recipe's comment gives the measured reason (CPU budgets).
     """
@@ -369,7 +370,10 @@ class PCNetCSystem(System):
         if self.hparams.prefill == "none":
             raw = self.generator(torch.cat([known, visible, hole], 1), 1 - hole)
         else:  # the telea baseline's fill, from the visible instance pixels alone, corrected by the network
-            prefilled = known + inpaint_telea(image * visible, 1 - visible).to(image) * hole
+            # from the instance's visible pixels; from every known pixel for a background (nothing visible)
+            has = visible.flatten(1).amax(1).view(-1, 1, 1, 1) > 0
+            source = torch.where(has, visible, 1 - hole)
+            prefilled = known + inpaint_telea(image * source, 1 - source).to(image) * hole
             x = torch.cat([prefilled, visible, hole], 1)
             raw = (prefilled + 2 * self.generator(x, torch.ones_like(hole)) - 1).clamp(0, 1)
         return {"raw": raw, "completed": known + raw * hole}

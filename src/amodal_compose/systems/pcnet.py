@@ -369,8 +369,8 @@ class PCNetCSystem(System):
         known = image * (1 - hole)
         if self.hparams.prefill == "none":
             raw = self.generator(torch.cat([known, visible, hole], 1), 1 - hole)
-        else:  # the telea baseline's fill, from the visible instance pixels alone, corrected by the network
-            # from the instance's visible pixels; from every known pixel for a background (nothing visible)
+        else:  # Telea's fill from the instance's visible pixels (from every known pixel for a background,
+            # where nothing is visible), corrected by the network
             has = visible.flatten(1).amax(1).view(-1, 1, 1, 1) > 0
             source = torch.where(has, visible, 1 - hole)
             prefilled = known + inpaint_telea(image * source, 1 - source).to(image) * hole

@@ -15,7 +15,7 @@ from amodal_compose.nets import PatchDiscriminator, ResidualInpainter, Segmentat
 from amodal_compose.ops.masks import dilate, erode
 from amodal_compose.structures import Keys
 from amodal_compose.systems import RemovalSystem
-from amodal_compose.systems.removal import select_segment
+from amodal_compose.systems.removal import BASELINES, select_segment
 
 DM = dict(image_size=32, train_scenes=12, val_scenes=3, test_scenes=4, batch_size=4, num_workers=0)
 
@@ -117,6 +117,21 @@ def test_three_stages_chain_by_checkpoint(tmp_path):
         other = tmp_path / "other.ckpt"
         torch.save({"state_dict": {"unrelated.weight": torch.zeros(1)}}, other)
         tiny("joint", init_from=[str(other)]).load_weights([other])
+
+
+def test_baseline_rows_can_be_restricted():
+    dm = RemovalDataModule(**DM)
+    dm.setup("test")
+    batch = next(iter(dm.test_dataloader()))
+    system = tiny("joint", name="joint+MEL", baselines=["inpainter, segmentation mask"]).eval()
+    with torch.no_grad():
+        preds, _ = system.evaluate(batch)
+    assert system.methods == ("joint+MEL", "inpainter, segmentation mask")
+    assert set(preds) == {"joint+MEL", "inpainter, segmentation mask"}
+    assert set(tiny("inpainters").methods) == set(BASELINES)  # all of them by default
+    for bad in (["inpainter, gt +3px"], []):
+        with pytest.raises(ValueError, match="baselines"):
+            tiny("joint", baselines=bad)
 
 
 def test_remove_any_size_and_clear_errors(tmp_path, capsys):

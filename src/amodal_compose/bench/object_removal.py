@@ -5,7 +5,12 @@ without and with the mask expansion loss (MEL). The joint systems' test rows (PS
 bin, on the same copy-paste items) compare the inpainter with the ground-truth mask, the mask dilated by
 2 / 4 / 8 px and eroded by 2 px (the paper's Table I), the pretrained segmentation mask, the jointly
 trained mask, and Telea with the segmentation mask. Recipe: ``lightning_configs/bench/object_removal.yaml``
-(the stage recipes it chains)."""
+(the stage recipes it chains).
+
+Each joint system fine-tunes its own inpainters, so a baseline row of the second and later joint
+recipes (usually only ``inpainter, segmentation mask``: the pretrained mask through that system's
+inpainters, the comparison that isolates what its mask gained) is reported as ``"<row> (<system>)"``,
+e.g. ``"inpainter, segmentation mask (joint+MEL)"``; the first joint recipe's rows keep their names."""
 
 from __future__ import annotations
 
@@ -34,8 +39,12 @@ class RemovalTask(LearnedTask):
             start = ["--model.init_args.init_from", f"[{inp_ckpt}]"]
             for name in chain["joint"]:
                 joint_runs[name].append(ctx.trained(ctx.recipes / name, seed, extra=start))
-        for name, runs in joint_runs.items():
-            rows += self.rows(runs, Recipe(name))
+        for i, (name, runs) in enumerate(joint_runs.items()):
+            own = runs[0].system.methods[0]
+            for row in self.rows(runs, Recipe(name)):
+                if i > 0 and not row["method"].startswith(own):
+                    row["method"] = f"{row['method']} ({own})"
+                rows.append(row)
         return rows
 
 

@@ -32,7 +32,7 @@ from ..ops.masks import dilate, erode
 from ..structures import Keys
 from .base import OptimizerFactory, System
 
-__all__ = ["RemovalSystem", "REMOVAL_BINS", "select_segment"]
+__all__ = ["RemovalSystem", "REMOVAL_BINS", "BASELINES", "select_segment"]
 
 #: the paper's mask-ratio bins (Tables I, V): the share of the image the object covers.
 REMOVAL_BINS: tuple[tuple[float, float], ...] = ((0.0, 0.1), (0.1, 0.2), (0.2, 0.3), (0.3, 0.4))
@@ -40,6 +40,10 @@ REMOVAL_BINS: tuple[tuple[float, float], ...] = ((0.0, 0.1), (0.1, 0.2), (0.2, 0
 GENERATORS = ("segmenter", "edge_inpainter", "seg_inpainter", "image_inpainter")
 CRITICS = ("edge_critic", "seg_critic", "image_critic")
 NETS = GENERATORS + CRITICS
+#: the masks the evaluation fills with the inpainters besides the system's own (Tables I and V).
+MASK_ROWS = ("gt mask", "gt +2px", "gt +4px", "gt +8px", "gt -2px", "segmentation mask")
+#: the baseline rows of the evaluation: the inpainters with each of :data:`MASK_ROWS`, and Telea.
+BASELINES = (*(f"inpainter, {m}" for m in MASK_ROWS), "telea, segmentation mask")
 
 
 def select_segment(logits: Tensor, hint: Tensor) -> tuple[Tensor, Tensor]:
@@ -105,6 +109,9 @@ class RemovalSystem(System):
         stage: ``"segmentation"``, ``"inpainters"`` or ``"joint"``.
         init_from: checkpoints whose weights are loaded, in order, when the fit starts.
         name: the method name of this system's own mask in evaluation rows.
+        baselines: the baseline rows evaluation computes (``None``: all of :attr:`BASELINES`); each costs
+            an inpainting pass over the evaluation set, so a run that only needs the comparison with the
+            segmentation mask can ask for ``["inpainter, segmentation mask"]``.
         lambda_*: the loss weights above; ``lambda_x = 0`` is the paper's "without MEL".
         alpha: eq. 9's shift of the zero level (in units of the image diagonal).
         canny_sigma, canny_thresholds: the edge detector (kornia's Canny).
@@ -132,6 +139,7 @@ class RemovalSystem(System):
         stage: Literal["segmentation", "inpainters", "joint"] = "joint",
         init_from: Sequence[str] = (),
         name: str = "joint",
+        baselines: Sequence[str] | None = None,
         lambda_ps: float = 1.0,
         lambda_eg: float = 1.0,
         lambda_ef: float = 10.0,
@@ -170,9 +178,13 @@ class RemovalSystem(System):
             self.attach_net(net, given[net], defaults[net])
         self.reference_segmenter = copy.deepcopy(self.segmenter).requires_grad_(False) if stage == "joint" else None
         self.optimizer_factory = optimizer
-        self.mask_methods = ("gt mask", "gt +2px", "gt +4px", "gt +8px", "gt -2px", "segmentation mask")
+        chosen = BASELINES if baselines is None else tuple(baselines)
+        unknown = sorted(set(chosen) - set(BASELINES))
+        if unknown or not chosen:
+            raise ValueError(f"baselines must be a non-empty subset of {list(BASELINES)}, got {list(chosen)}")
+        self.mask_methods = tuple(m for m in MASK_ROWS if f"inpainter, {m}" in chosen)
         own = (name,) if stage == "joint" else ()
-        methods = (*own, *(f"inpainter, {m}" for m in self.mask_methods), "telea, segmentation mask")
+        methods = (*own, *(b for b in BASELINES if b in chosen))
         self.setup_evaluation(methods, lambda: BinnedImageMetrics(REMOVAL_BINS, ("psnr", "ssim")),
                               f"psnr/all/{methods[0]}")  # fmt: skip
 
@@ -318,10 +330,13 @@ class RemovalSystem(System):
         """The evaluation's masks for ``hint`` (``M_G``): ground truth, dilated, eroded, the (pretrained)
         segmentation's, and this system's own (joint stage)."""
         reference = self.reference_segmenter if self.reference_segmenter is not None else self.segmenter
-        out = {
-            "gt mask": hint, "gt +2px": dilate(hint, 2), "gt +4px": dilate(hint, 4), "gt +8px": dilate(hint, 8),
-            "gt -2px": erode(hint, 2), "segmentation mask": select_segment(reference(image), hint)[1],
+        make = {
+            "gt mask": lambda: hint, "gt +2px": lambda: dilate(hint, 2), "gt +4px": lambda: dilate(hint, 4),
+            "gt +8px": lambda: dilate(hint, 8), "gt -2px": lambda: erode(hint, 2),
+            "segmentation mask": lambda: select_segment(reference(image), hint)[1],
         }  # fmt: skip
+        wanted = set(self.mask_methods) | ({"segmentation mask"} if "telea, segmentation mask" in self.methods else set())
+        out = {key: make[key]() for key in MASK_ROWS if key in wanted}
         if self.hparams.stage == "joint":
             out[self.hparams.name] = select_segment(self.segmenter(image), hint)[1]
         return out
@@ -332,9 +347,11 @@ class RemovalSystem(System):
         labels, edges = self.segmenter(image).argmax(1), self.edges(image)
         preds = {}
         for key, mask in masks.items():
-            name = key if key not in self.mask_methods else f"inpainter, {key}"
-            preds[name] = self.fill(image, mask, labels, image_edges=edges)["image"]
-        preds["telea, segmentation mask"] = inpaint_telea(image, masks["segmentation mask"]).to(image.device)
+            name = f"inpainter, {key}" if key in MASK_ROWS else key
+            if name in self.methods:
+                preds[name] = self.fill(image, mask, labels, image_edges=edges)["image"]
+        if "telea, segmentation mask" in self.methods:
+            preds["telea, segmentation mask"] = inpaint_telea(image, masks["segmentation mask"]).to(image.device)
         return preds, None
 
     def score(self, metrics: MethodMetrics, preds: dict[str, Tensor], batch: dict) -> None:
@@ -372,6 +389,6 @@ class RemovalSystem(System):
     def log_images(self, batch: dict) -> dict[str, Tensor]:
         image = batch[Keys.IMAGE]
         masks = self.masks(image, batch[Keys.OBJECT_MASK])
-        own = masks.get(self.hparams.name, masks["segmentation mask"])
+        own = masks.get(self.hparams.name, masks.get("segmentation mask", masks[next(iter(masks))]))
         return {"image": image, "gt mask": batch[Keys.OBJECT_MASK], "mask": own,
                 "filled": self.fill(image, own)["image"], "target": batch[Keys.TARGET]}  # fmt: skip

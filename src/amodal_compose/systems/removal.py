@@ -99,7 +99,7 @@ class RemovalSystem(System):
     Evaluation (test rows on the same items, PSNR / SSIM of the filled image against ``I_G`` per
     mask-ratio bin): the inpainter with the ground-truth mask, with it dilated by 2 / 4 / 8 px and eroded
     by 2 px, with the (pretrained) segmentation mask, with this system's own mask (``name``, joint stage),
-    and Telea with the segmentation mask.
+    and Telea with the segmentation mask (``baselines`` keeps some of them).
 
     Args:
         segmenter: default ``SegmentationNet(num_classes)``.

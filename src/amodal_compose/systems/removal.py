@@ -109,7 +109,7 @@ class RemovalSystem(System):
         stage: ``"segmentation"``, ``"inpainters"`` or ``"joint"``.
         init_from: checkpoints whose weights are loaded, in order, when the fit starts.
         name: the method name of this system's own mask in evaluation rows.
-        baselines: the baseline rows evaluation computes (``None``: all of :attr:`BASELINES`); each costs
+        baselines: the baseline rows evaluation computes (``None``: all of :data:`BASELINES`); each costs
             an inpainting pass over the evaluation set, so a run that only needs the comparison with the
             segmentation mask can ask for ``["inpainter, segmentation mask"]``.
         lambda_*: the loss weights above; ``lambda_x = 0`` is the paper's "without MEL".

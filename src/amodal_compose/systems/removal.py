@@ -335,7 +335,8 @@ class RemovalSystem(System):
             "gt +8px": lambda: dilate(hint, 8), "gt -2px": lambda: erode(hint, 2),
             "segmentation mask": lambda: select_segment(reference(image), hint)[1],
         }  # fmt: skip
-        wanted = set(self.mask_methods) | ({"segmentation mask"} if "telea, segmentation mask" in self.methods else set())
+        telea = "telea, segmentation mask" in self.methods  # Telea fills the segmentation mask too
+        wanted = set(self.mask_methods) | ({"segmentation mask"} if telea else set())
         out = {key: make[key]() for key in MASK_ROWS if key in wanted}
         if self.hparams.stage == "joint":
             out[self.hparams.name] = select_segment(self.segmenter(image), hint)[1]

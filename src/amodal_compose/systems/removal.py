@@ -43,7 +43,8 @@ NETS = GENERATORS + CRITICS
 #: the masks the evaluation fills with the inpainters besides the system's own (Tables I and V).
 MASK_ROWS = ("gt mask", "gt +2px", "gt +4px", "gt +8px", "gt -2px", "segmentation mask")
 #: the baseline rows of the evaluation: the inpainters with each of :data:`MASK_ROWS`, and Telea.
-BASELINES = (*(f"inpainter, {m}" for m in MASK_ROWS), "telea, segmentation mask")
+TELEA = "telea, segmentation mask"
+BASELINES = (*(f"inpainter, {m}" for m in MASK_ROWS), TELEA)
 
 
 def select_segment(logits: Tensor, hint: Tensor) -> tuple[Tensor, Tensor]:
@@ -182,7 +183,6 @@ class RemovalSystem(System):
         unknown = sorted(set(chosen) - set(BASELINES))
         if unknown or not chosen:
             raise ValueError(f"baselines must be a non-empty subset of {list(BASELINES)}, got {list(chosen)}")
-        self.mask_methods = tuple(m for m in MASK_ROWS if f"inpainter, {m}" in chosen)
         own = (name,) if stage == "joint" else ()
         methods = (*own, *(b for b in BASELINES if b in chosen))
         self.setup_evaluation(methods, lambda: BinnedImageMetrics(REMOVAL_BINS, ("psnr", "ssim")),
@@ -335,9 +335,9 @@ class RemovalSystem(System):
             "gt +8px": lambda: dilate(hint, 8), "gt -2px": lambda: erode(hint, 2),
             "segmentation mask": lambda: select_segment(reference(image), hint)[1],
         }  # fmt: skip
-        telea = "telea, segmentation mask" in self.methods  # Telea fills the segmentation mask too
-        wanted = set(self.mask_methods) | ({"segmentation mask"} if telea else set())
-        out = {key: make[key]() for key in MASK_ROWS if key in wanted}
+        # the masks of the rows this system scores (Telea's row fills the segmentation mask too)
+        out = {key: make[key]() for key in MASK_ROWS
+               if f"inpainter, {key}" in self.methods or (key == "segmentation mask" and TELEA in self.methods)}
         if self.hparams.stage == "joint":
             out[self.hparams.name] = select_segment(self.segmenter(image), hint)[1]
         return out
@@ -351,8 +351,8 @@ class RemovalSystem(System):
             name = f"inpainter, {key}" if key in MASK_ROWS else key
             if name in self.methods:
                 preds[name] = self.fill(image, mask, labels, image_edges=edges)["image"]
-        if "telea, segmentation mask" in self.methods:
-            preds["telea, segmentation mask"] = inpaint_telea(image, masks["segmentation mask"]).to(image.device)
+        if TELEA in self.methods:
+            preds[TELEA] = inpaint_telea(image, masks["segmentation mask"]).to(image.device)
         return preds, None
 
     def score(self, metrics: MethodMetrics, preds: dict[str, Tensor], batch: dict) -> None:
@@ -390,6 +390,6 @@ class RemovalSystem(System):
     def log_images(self, batch: dict) -> dict[str, Tensor]:
         image = batch[Keys.IMAGE]
         masks = self.masks(image, batch[Keys.OBJECT_MASK])
-        own = masks.get(self.hparams.name, masks.get("segmentation mask", masks[next(iter(masks))]))
+        own = masks.get(self.hparams.name, masks.get("segmentation mask", next(iter(masks.values()))))
         return {"image": image, "gt mask": batch[Keys.OBJECT_MASK], "mask": own,
                 "filled": self.fill(image, own)["image"], "target": batch[Keys.TARGET]}  # fmt: skip

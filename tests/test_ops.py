@@ -1,19 +1,23 @@
 import math
 
+import kornia
 import pytest
 import torch
+import torch.nn.functional as F
 from conftest import rect
 
 from amodal_compose.ops import (
     alpha_blend,
     ancestors,
     bbox,
+    canny_edges,
     convex_hull,
     crop_square,
     dilate,
     erode,
     iou,
     neighbour_pairs,
+    neighbourhood_max,
     order_from_depth,
     order_from_masks,
     pairwise_order,
@@ -55,6 +59,28 @@ def test_dilate_per_sample_radius():
     assert out[0].sum() == 1 and out[1].sum() == 21
     with pytest.raises(ValueError):
         dilate(m, -1)
+
+
+@pytest.mark.parametrize("cross", [False, True])
+def test_neighbourhood_max_is_max_pooling_with_a_geodesic_border(cross):
+    x = torch.randn(3, 2, 9, 7)
+    if cross:
+        ref = torch.maximum(F.max_pool2d(x, (3, 1), 1, (1, 0)), F.max_pool2d(x, (1, 3), 1, (0, 1)))
+    else:
+        ref = F.max_pool2d(x, 3, 1, 1)
+    assert torch.equal(neighbourhood_max(x, cross), ref)
+
+
+def test_canny_edges_are_kornias_with_hysteresis():
+    g = torch.Generator().manual_seed(0)
+    smooth = kornia.filters.gaussian_blur2d(torch.rand(4, 3, 40, 48, generator=g), (7, 7), (2.0, 2.0))
+    scene = torch.zeros(1, 3, 32, 32)
+    scene[..., 8:24, 6:20] = torch.tensor([0.9, 0.4, 0.1])[:, None, None]
+    for image in (smooth, scene):
+        for low, high in ((0.1, 0.2), (0.02, 0.1)):
+            ref = kornia.filters.canny(kornia.color.rgb_to_grayscale(image), low, high)[1]
+            assert torch.equal(canny_edges(image, low, high), ref)
+    assert canny_edges(scene).sum() > 0 and canny_edges(scene)[..., 12:20, 10:16].sum() == 0
 
 
 def test_iou():

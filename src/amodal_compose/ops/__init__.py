@@ -5,6 +5,7 @@ from .classic import convex_hull, poisson_blend, telea_inpaint
 from .color import reinhard_transfer
 from .convert import as_image, as_mask, check_same_size, to_uint8_hwc
 from .distance import signed_distance
+from .edges import canny_edges
 from .graph import ancestors, neighbour_pairs, order_from_depth, order_from_masks, pairwise_order
 from .grid import image_grid, tile
 from .masks import (
@@ -14,6 +15,7 @@ from .masks import (
     dilate,
     erode,
     iou,
+    neighbourhood_max,
     paste_square,
     resize_mask,
     scaled_radius,
@@ -26,6 +28,7 @@ __all__ = [
     "as_image",
     "as_mask",
     "bbox",
+    "canny_edges",
     "check_same_size",
     "convex_hull",
     "crop_square",
@@ -33,6 +36,7 @@ __all__ = [
     "erode",
     "image_grid",
     "iou",
+    "neighbourhood_max",
     "neighbour_pairs",
     "order_from_depth",
     "order_from_masks",

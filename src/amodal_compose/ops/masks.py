@@ -17,6 +17,7 @@ __all__ = [
     "dilate",
     "erode",
     "iou",
+    "neighbourhood_max",
     "SquareBox",
     "square_box",
     "context_square",
@@ -66,12 +67,28 @@ def bbox(mask: Tensor) -> Tensor:
     return torch.where(empty[..., None], torch.zeros_like(box), box).long()
 
 
-def _grow(x: Tensor, cross: bool) -> Tensor:
-    """One 3x3 grey dilation step (cross or square) whose border is geodesic: max pooling pads with
-    -inf, so pixels outside the image never contribute."""
+def neighbourhood_max(x: Tensor, cross: bool = False) -> Tensor:
+    """The maximum over each pixel's 3x3 neighbourhood (``cross``: its 4-neighbours and itself): one
+    grey dilation step whose border is geodesic (pixels outside the image never contribute).
+
+    Written with shifted views rather than ``max_pool2d``, which is 10-20x slower on the CPU.
+
+    Args:
+        x: ``(..., H, W)`` float.
+
+    Returns:
+        ``x``'s shape.
+
+    Example:
+        >>> neighbourhood_max(torch.eye(3)[None])[0, 0].tolist()
+        [1.0, 1.0, 1.0]
+    """
+    p = F.pad(x, (1, 1, 1, 1), value=float("-inf"))
     if cross:
-        return torch.maximum(F.max_pool2d(x, (3, 1), 1, (1, 0)), F.max_pool2d(x, (1, 3), 1, (0, 1)))
-    return F.max_pool2d(x, 3, 1, 1)
+        column = torch.maximum(torch.maximum(p[..., :-2, 1:-1], p[..., 1:-1, 1:-1]), p[..., 2:, 1:-1])
+        return torch.maximum(column, torch.maximum(p[..., 1:-1, :-2], p[..., 1:-1, 2:]))
+    rows = torch.maximum(torch.maximum(p[..., :-2, :], p[..., 1:-1, :]), p[..., 2:, :])
+    return torch.maximum(torch.maximum(rows[..., :-2], rows[..., 1:-1]), rows[..., 2:])
 
 
 def _morph(mask: Tensor, radius: int | Tensor, op: str) -> Tensor:
@@ -90,7 +107,7 @@ def _morph(mask: Tensor, radius: int | Tensor, op: str) -> Tensor:
     # each sample stops after its own number of steps, so one loop serves a batch of radii.
     # The border is geodesic: pixels outside the image never grow nor erode the mask.
     for step in range(int(r.max()) if b else 0):
-        nxt = _grow(out, cross=step % 2 == 0)
+        nxt = neighbourhood_max(out, cross=step % 2 == 0)
         active = (r > step).view(b, 1, 1, 1)
         out = torch.where(active, nxt, out)
     out = (sign * out) + 0.0  # + 0.0 turns the -0.0 of a negated zero into 0.0

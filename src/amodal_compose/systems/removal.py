@@ -28,6 +28,7 @@ from ..losses.removal import boundary_potential, mask_expansion_loss
 from ..metrics import BinnedImageMetrics, MethodMetrics
 from ..nets.inpainting import PatchDiscriminator, ResidualInpainter
 from ..nets.removal import SegmentationNet
+from ..ops.edges import canny_edges
 from ..ops.masks import dilate, erode
 from ..structures import Keys
 from .base import OptimizerFactory, System
@@ -115,7 +116,7 @@ class RemovalSystem(System):
             segmentation mask can ask for ``["inpainter, segmentation mask"]``.
         lambda_*: the loss weights above; ``lambda_x = 0`` is the paper's "without MEL".
         alpha: eq. 9's shift of the zero level (in units of the image diagonal).
-        canny_sigma, canny_thresholds: the edge detector (kornia's Canny).
+        canny_sigma, canny_thresholds: the edge detector (:func:`~amodal_compose.ops.canny_edges`).
         lr, betas: Adam for the generators and the critics when no ``optimizer`` factory is given (paper,
             joint stage: 1e-5).
         optimizer: a ``params -> Optimizer`` factory, used for both.
@@ -196,9 +197,7 @@ class RemovalSystem(System):
 
     def edges(self, image: Tensor) -> Tensor:
         """Canny edges of an image's grey levels (EdgeConnect's edge maps), ``(B, 1, H, W)`` in {0, 1}."""
-        low, high = self.hparams.canny_thresholds
-        gray = kornia.color.rgb_to_grayscale(image)
-        return kornia.filters.canny(gray, low, high, sigma=(self.hparams.canny_sigma,) * 2)[1].to(image.dtype)
+        return canny_edges(image, *self.hparams.canny_thresholds, sigma=self.hparams.canny_sigma)
 
     def fill(
         self, image: Tensor, mask: Tensor, labels: Tensor | None = None, truth: dict | None = None,

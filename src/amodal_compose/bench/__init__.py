@@ -8,7 +8,6 @@ users train with (see :mod:`amodal_compose.bench.runner`). A new network adds on
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from . import (
@@ -21,7 +20,7 @@ from . import (
     ordering,
     pipeline_speed,
 )
-from .runner import BenchContext, Task, find_recipes, make_row, write_report
+from .runner import BenchContext, Stopwatch, Task, find_recipes, make_row, write_report
 
 __all__ = ["TASKS", "ALIASES", "run_bench", "resolve_tasks"]
 
@@ -50,7 +49,8 @@ def run_bench(
 ) -> list[dict]:  # fmt: skip
     """Run tasks (see :func:`resolve_tasks`) with ``seeds`` training seeds each and write the report
     (each task's rows replace its old ones) and, for learned tasks, PNG figures of test items under
-    ``<out_dir>/figures``. Returns the new rows, with a ``seconds`` row per task.
+    ``<out_dir>/figures``. Returns the new rows, with ``seconds``, ``cpu_seconds`` and ``steal_share`` rows
+    per task (see :class:`~amodal_compose.bench.runner.Stopwatch`).
     ``overrides``: LightningCLI arguments added to every learned run (tests use a tiny budget)."""
     if seeds < 1:
         raise ValueError(f"seeds must be >= 1, got {seeds}")
@@ -59,12 +59,14 @@ def run_bench(
                        figures=Path(out_dir) / "figures")  # fmt: skip
     rows = []
     for name in names:
-        t0 = time.perf_counter()
+        clock = Stopwatch()
         new = TASKS[name].run(ctx)
-        seconds = time.perf_counter() - t0
+        seconds, cpu_seconds, steal = clock.read()
         size = new[0]["image_size"] if new else 0
-        new.append(make_row(name, "task", "seconds", [seconds], split="-", image_size=size))
-        ctx.log(f"[bench] {name}: {len(new)} rows in {seconds:.1f}s")
+        for metric, value in (("seconds", seconds), ("cpu_seconds", cpu_seconds), ("steal_share", steal)):
+            new.append(make_row(name, "task", metric, [value], split="-", image_size=size))
+        shared = "" if steal is None else f", {100 * steal:.0f} % of the machine's CPU time stolen by its host"
+        ctx.log(f"[bench] {name}: {len(new)} rows in {seconds:.1f}s ({cpu_seconds:.0f} CPU seconds{shared})")
         rows += new
         write_report(new, out_dir)  # after each task, so a long run keeps what it finished
     return rows

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+import resource
 import statistics
 import time
 from collections import defaultdict
@@ -105,6 +106,43 @@ class BenchContext:
         if test and not run.test:
             run.test.update(score_run(run, variants))
         return run
+
+
+def _steal_jiffies() -> tuple[int, int] | None:
+    """(stolen, total) CPU time of the machine so far from ``/proc/stat`` (Linux), else ``None``."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return None
+    # user nice system idle iowait irq softirq steal [guest guest_nice, already counted in user / nice]
+    return (fields[7], sum(fields[:8])) if len(fields) >= 8 else None
+
+
+class Stopwatch:
+    """Wall time, this process's CPU time (its threads and its finished children: loader workers) and
+    the share of the machine's CPU time its host stole meanwhile (a shared virtual machine: the wall time
+    of the same work grows with it; ``None`` where ``/proc/stat`` does not say).
+
+    Example:
+        >>> clock = Stopwatch()
+        >>> seconds, cpu_seconds, steal_share = clock.read()
+    """
+
+    def __init__(self) -> None:
+        self.t0, self.cpu0, self.steal0 = time.perf_counter(), self._cpu(), _steal_jiffies()
+
+    @staticmethod
+    def _cpu() -> float:
+        own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+    def read(self) -> tuple[float, float, float | None]:
+        """``(seconds, cpu_seconds, steal_share)`` since the stopwatch was made."""
+        now = _steal_jiffies()
+        steal = None
+        if now is not None and self.steal0 is not None and now[1] > self.steal0[1]:
+            steal = (now[0] - self.steal0[0]) / (now[1] - self.steal0[1])
+        return time.perf_counter() - self.t0, self._cpu() - self.cpu0, steal
 
 
 def make_row(

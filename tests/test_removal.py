@@ -76,6 +76,17 @@ def test_select_segment_takes_the_class_under_the_hint_and_only_its_touching_reg
     assert select_segment(logits.detach(), far)[1].sum() == 0
 
 
+def test_select_segment_follows_the_argmax_labelling_when_no_class_is_sure():
+    # an object the net is unsure of (no class above 0.5) is still a segment of its labelling
+    logits = torch.zeros(1, 4, 16, 16)
+    logits[:, 0] = 2.0
+    logits[:, 2, 4:10, 4:10], logits[:, 3, 4:10, 4:10], logits[:, 0, 4:10, 4:10] = 0.3, 0.2, 0.1
+    hint = torch.zeros(1, 1, 16, 16)
+    hint[..., 5:9, 5:9] = 1
+    prob, hard = select_segment(logits, hint)
+    assert prob.max() < 0.5 and hard.sum() == 36 and hard[0, 0, 4:10, 4:10].all()
+
+
 def test_copy_paste_triplets():
     dm = RemovalDataModule(**DM)
     dm.setup("fit")

@@ -49,31 +49,36 @@ BASELINES = (*(f"inpainter, {m}" for m in MASK_ROWS), TELEA)
 
 
 def select_segment(logits: Tensor, hint: Tensor) -> tuple[Tensor, Tensor]:
-    """The segment of a per-pixel labelling that overlaps ``hint`` most (Shimosato & Ukita III-C):
-    the object class (not background) with the largest probability mass inside ``hint``, kept where its
-    binarised map forms a region touching ``hint``.
+    """The segment of a per-pixel labelling that overlaps ``hint`` most (Shimosato & Ukita III-C): the
+    segments are the connected regions of the argmax labelling; the object class (not background) whose
+    label covers most of ``hint`` is chosen (its probability mass there breaks ties), and its regions
+    touching ``hint`` are kept.
 
     Args:
         logits: ``(B, K, H, W)`` segmentation logits (class 0: background).
         hint: ``(B, 1, H, W)`` ``M_G`` in training, the user's rough mask at inference.
 
     Returns:
-        ``(prob, hard)``: the selected class's soft probability on the selected region (differentiable:
-        what the mask losses and the straight-through mask use) and the binary mask, each ``(B, 1, H, W)``.
-        A sample whose segment has no region touching ``hint`` gets an empty mask.
+        ``(prob, hard)``: the chosen class's soft probability on the kept regions (differentiable: what
+        the mask losses and the straight-through mask use) and the binary mask, each ``(B, 1, H, W)``.
+        A sample where no object label touches ``hint`` gets an empty mask.
     """
+    k = logits.shape[1]
     probs = torch.softmax(logits, 1)
-    inside = (probs[:, 1:] * hint).flatten(2).sum(-1)  # (B, K - 1)
-    cls = inside.argmax(1) + 1
+    labels = probs.argmax(1)  # (B, H, W)
+    inside = hint[:, 0, ..., None] * F.one_hot(labels, k).to(hint.dtype)  # (B, H, W, K)
+    count, mass = inside.flatten(1, 2).sum(1)[:, 1:], (probs[:, 1:] * hint).flatten(2).sum(-1)  # (B, K - 1)
+    cls = (count + mass / (mass.sum(1, keepdim=True) + 1)).argmax(1) + 1  # the mass term is < 1: ties only
     prob = probs.gather(1, cls.view(-1, 1, 1, 1).expand(-1, 1, *probs.shape[-2:]))
+    region = labels[:, None] == cls.view(-1, 1, 1, 1)
     touch = dilate(hint, 1)
     gates = []
-    for p, t in zip((prob > 0.5).cpu().numpy()[:, 0], (touch > 0.5).cpu().numpy()[:, 0]):
-        n, comp = cv2.connectedComponents(p.astype(np.uint8), connectivity=8)
-        keep = np.unique(comp[t & p])
+    for r, t in zip(region.cpu().numpy()[:, 0], (touch > 0.5).cpu().numpy()[:, 0]):
+        n, comp = cv2.connectedComponents(r.astype(np.uint8), connectivity=8)
+        keep = np.unique(comp[t & r])
         gates.append(np.isin(comp, keep[keep > 0]))
     gate = torch.from_numpy(np.stack(gates)).to(prob.device, prob.dtype)[:, None]
-    return prob * gate, (prob > 0.5).to(prob.dtype) * gate
+    return prob * gate, gate
 
 
 class RemovalSystem(System):

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import math
-import resource
 import statistics
 import time
 from collections import defaultdict
@@ -133,6 +132,10 @@ class Stopwatch:
 
     @staticmethod
     def _cpu() -> float:
+        try:
+            import resource  # Unix
+        except ImportError:  # pragma: no cover - Windows: this process only
+            return time.process_time()
         own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
         return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 

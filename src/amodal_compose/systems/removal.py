@@ -63,18 +63,18 @@ def select_segment(logits: Tensor, hint: Tensor) -> tuple[Tensor, Tensor]:
         the mask losses and the straight-through mask use) and the binary mask, each ``(B, 1, H, W)``.
         A sample where no object label touches ``hint`` gets an empty mask.
     """
-    k = logits.shape[1]
     probs = torch.softmax(logits, 1)
     labels = probs.argmax(1)  # (B, H, W)
-    inside = hint[:, 0, ..., None] * F.one_hot(labels, k).to(hint.dtype)  # (B, H, W, K)
-    count, mass = inside.flatten(1, 2).sum(1)[:, 1:], (probs[:, 1:] * hint).flatten(2).sum(-1)  # (B, K - 1)
+    onehot = F.one_hot(labels, logits.shape[1]).permute(0, 3, 1, 2).to(hint.dtype)  # (B, K, H, W)
+    count = (onehot[:, 1:] * hint).flatten(2).sum(-1)  # (B, K - 1): hint pixels labelled with each object class
+    mass = (probs[:, 1:] * hint).flatten(2).sum(-1)
     cls = (count + mass / (mass.sum(1, keepdim=True) + 1)).argmax(1) + 1  # the mass term is < 1: ties only
     prob = probs.gather(1, cls.view(-1, 1, 1, 1).expand(-1, 1, *probs.shape[-2:]))
     region = labels[:, None] == cls.view(-1, 1, 1, 1)
     touch = dilate(hint, 1)
     gates = []
     for r, t in zip(region.cpu().numpy()[:, 0], (touch > 0.5).cpu().numpy()[:, 0]):
-        n, comp = cv2.connectedComponents(r.astype(np.uint8), connectivity=8)
+        _, comp = cv2.connectedComponents(r.astype(np.uint8), connectivity=8)
         keep = np.unique(comp[t & r])
         gates.append(np.isin(comp, keep[keep > 0]))
     gate = torch.from_numpy(np.stack(gates)).to(prob.device, prob.dtype)[:, None]

@@ -48,6 +48,11 @@ TELEA = "telea, segmentation mask"
 BASELINES = (*(f"inpainter, {m}" for m in MASK_ROWS), TELEA)
 
 
+def _label_maps(labels: Tensor, k: int, dtype: torch.dtype) -> Tensor:
+    """``(B, H, W)`` integer labels as ``(B, k, H, W)`` one-hot channels of ``dtype``."""
+    return F.one_hot(labels, k).permute(0, 3, 1, 2).to(dtype)
+
+
 def select_segment(logits: Tensor, hint: Tensor) -> tuple[Tensor, Tensor]:
     """The segment of a per-pixel labelling that overlaps ``hint`` most (Shimosato & Ukita III-C): the
     segments are the connected regions of the argmax labelling; the object class (not background) whose
@@ -65,7 +70,7 @@ def select_segment(logits: Tensor, hint: Tensor) -> tuple[Tensor, Tensor]:
     """
     probs = torch.softmax(logits, 1)
     labels = probs.argmax(1)  # (B, H, W)
-    onehot = F.one_hot(labels, logits.shape[1]).permute(0, 3, 1, 2).to(hint.dtype)  # (B, K, H, W)
+    onehot = _label_maps(labels, logits.shape[1], hint.dtype)  # (B, K, H, W)
     count = (onehot[:, 1:] * hint).flatten(2).sum(-1)  # (B, K - 1): hint pixels labelled with each object class
     mass = (probs[:, 1:] * hint).flatten(2).sum(-1)
     cls = (count + mass / (mass.sum(1, keepdim=True) + 1)).argmax(1) + 1  # the mass term is < 1: ties only
@@ -232,14 +237,14 @@ class RemovalSystem(System):
         edges = self.edge_inpainter(torch.cat([gray * keep, edges_in, mask], 1))
         if labels is None:
             labels = self.segmenter(image).argmax(1)
-        onehot = F.one_hot(labels, k).permute(0, 3, 1, 2).to(image.dtype) * keep
+        onehot = _label_maps(labels, k, image.dtype) * keep
         seg_logits = self.seg_inpainter(torch.cat([onehot, mask], 1))
         if truth is None:
             edge_cue = edges_in + edges * mask
             seg_cue = onehot + torch.softmax(seg_logits, 1) * mask
         else:
             edge_cue = edges_in + truth["edges"] * mask
-            seg_cue = onehot + F.one_hot(truth["labels"], k).permute(0, 3, 1, 2).to(image.dtype) * mask
+            seg_cue = onehot + _label_maps(truth["labels"], k, image.dtype) * mask
         masked = image * keep
         raw = self.image_inpainter(torch.cat([masked, edge_cue, seg_cue, mask], 1))
         return {"edges": edges, "seg_logits": seg_logits, "raw": raw, "image": masked + raw * mask}
@@ -289,7 +294,7 @@ class RemovalSystem(System):
             mask = target
             out = self.fill(image, mask, labels, truth={"edges": clean_edges, "labels": clean_labels})
         k = hp.num_classes
-        clean_onehot = F.one_hot(clean_labels, k).permute(0, 3, 1, 2).to(image.dtype)
+        clean_onehot = _label_maps(clean_labels, k, image.dtype)
         pairs = {  # (critic, real, fake): D_E judges an edge map with the clean image's grey levels (eq. 2)
             "e": (self.edge_critic, torch.cat([clean_edges, gray_clean], 1), torch.cat([out["edges"], gray_clean], 1)),
             "s": (self.seg_critic, clean_onehot, torch.softmax(out["seg_logits"], 1)),

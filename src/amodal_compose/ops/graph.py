@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections import deque
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
+
+from .masks import neighbourhood_max
 
 __all__ = ["order_from_masks", "neighbour_pairs", "pairwise_order", "ancestors", "order_from_depth"]
 
@@ -77,8 +78,9 @@ def neighbour_pairs(modal: Tensor, dilation: int = 1) -> Tensor:
         Symmetric bool matrix with a false diagonal.
     """
     m = (modal if modal.ndim == 4 else modal[:, None]).float()
-    k = 2 * dilation + 1
-    grown = F.max_pool2d(m, k, stride=1, padding=dilation) if dilation > 0 else m
+    grown = m
+    for _ in range(dilation):  # a (2 dilation + 1)-square, one 3x3 step at a time (faster than max_pool2d)
+        grown = neighbourhood_max(grown)
     touch = (_flat(grown) @ _flat(m).T) > 0
     touch = touch | touch.T
     touch.fill_diagonal_(False)

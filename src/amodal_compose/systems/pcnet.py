@@ -165,10 +165,13 @@ class PCNetMSystem(System):
         out = torch.zeros_like(targets)
         if len(targets) == 0:
             return out
-        boxes = [context_square(bbox(t[0]), size) for t in targets]
-        target_c = torch.stack([crop_square(t, b, s, mode="mask") for t, b in zip(targets, boxes)])
-        eraser_c = torch.stack([crop_square(e, b, s, mode="mask") for e, b in zip(erasers, boxes)])
-        image_c = torch.stack([crop_square(image, b, s) for b in boxes]) * (1 - eraser_c)
+        boxes = [context_square(box, size) for box in bbox(targets[:, 0]).tolist()]
+        pairs = torch.cat([targets, erasers], 1)  # one crop for the target and its eraser
+        masks = torch.stack([crop_square(m, b, s, mode="mask") for m, b in zip(pairs, boxes)])
+        target_c, eraser_c = masks[:, :1], masks[:, 1:]
+        image_c = torch.zeros(len(targets), 0, s, s)  # an RGB patch only for a network that reads it
+        if getattr(self.net, "use_image", True):
+            image_c = torch.stack([crop_square(image, b, s) for b in boxes]) * (1 - eraser_c)
         cats = categories if categories is not None else torch.zeros(len(targets), dtype=torch.long)
         step = int(self.hparams.max_batch) if batch else 1
         preds = []
@@ -219,12 +222,10 @@ class PCNetMSystem(System):
             pred = torch.cat([pred[0::2], pred[1::2]])
             targets = modal[first + second]
         growth = (pred * (1 - targets)).flatten(1).sum(1)
-        p = len(pairs)
-        for k, (i, j) in enumerate(pairs):
-            if growth[k] < growth[p + k]:
-                out[i, j] = 1
-            elif growth[p + k] < growth[k]:
-                out[j, i] = 1
+        grow_i, grow_j = growth.split(len(pairs))
+        i, j = torch.tensor(first), torch.tensor(second)
+        out[i[grow_i < grow_j], j[grow_i < grow_j]] = 1  # i grows less: i is in front
+        out[j[grow_j < grow_i], i[grow_j < grow_i]] = 1
         return out
 
     def amodal(

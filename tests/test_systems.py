@@ -109,6 +109,35 @@ def test_inference_api_leaves_the_module_as_it_was_and_returns_plain_tensors(nam
         assert not v.requires_grad and v.numpy().shape[0] == 2  # no graph: straight to numpy
 
 
+def test_inference_restores_each_submodule_as_it_was():
+    system = SYSTEMS["compose"][0]().train()
+    system.net.eval()  # e.g. a frozen part held in eval mode under a training system
+    with system.inference():
+        assert not any(m.training for m in system.modules())
+    assert system.training and not any(m.training for m in system.net.modules())
+
+
+@pytest.mark.parametrize("name", ["shape", "compose"])
+def test_channels_last_trains_to_the_same_weights_up_to_rounding(tmp_path, name):
+    from amodal_compose.systems.callbacks import ChannelsLast
+
+    make, dm_cls = SYSTEMS[name]
+    fitted = {}
+    for memory in ("nchw", "nhwc"):
+        pl.seed_everything(0)
+        system = make()
+        callbacks = [ChannelsLast()] if memory == "nhwc" else []
+        _trainer(tmp_path, steps=3, callbacks=callbacks).fit(system, dm_cls(**DM))
+        fitted[memory] = system.state_dict()
+    convs = [v for v in fitted["nhwc"].values() if v.ndim == 4]
+    assert convs and all(v.is_contiguous(memory_format=torch.channels_last) for v in convs)
+    for key, value in fitted["nchw"].items():
+        torch.testing.assert_close(fitted["nhwc"][key], value, rtol=1e-3, atol=1e-4, msg=key)
+    batch = {"x": torch.rand(2, 3, 4, 5), "m": torch.ones(2, 1, 4, 5, dtype=torch.uint8), "v": torch.rand(2, 3)}
+    ChannelsLast.convert(batch)
+    assert batch["x"].is_contiguous(memory_format=torch.channels_last) and batch["m"].is_contiguous()
+
+
 @pytest.mark.parametrize("name", list(SYSTEMS))
 def test_inference_api_rejects_nan_and_names_mismatched_batches(name):
     system = SYSTEMS[name][0]()

@@ -185,6 +185,20 @@ def test_telea_changes_only_the_hole():
     assert not torch.equal(out, img)
 
 
+def test_lab_conversions_agree_with_kornia_and_invert():
+    import kornia
+
+    from amodal_compose.ops.color import lab_to_rgb, rgb_to_lab
+
+    rgb = torch.rand(2, 3, 9, 11, generator=torch.Generator().manual_seed(0))
+    lab = rgb_to_lab(rgb)  # OpenCV's route on CPU tensors without gradients
+    torch.testing.assert_close(lab, kornia.color.rgb_to_lab(rgb), atol=0.5, rtol=0)
+    torch.testing.assert_close(lab_to_rgb(lab), rgb, atol=5e-3, rtol=0)  # 1/255 or so
+    grad = rgb.clone().requires_grad_()
+    rgb_to_lab(grad)[:, 0].sum().backward()  # kornia's route keeps gradients
+    assert grad.grad is not None and grad.grad.abs().sum() > 0
+
+
 def test_reinhard_transfer_matches_reference_statistics():
     import kornia
 

@@ -73,6 +73,7 @@ def reinhard_transfer(
 
 
 def _cv2_colour(x: Tensor, code: int) -> Tensor:
+    """OpenCV's float32 colour conversion ``code`` of each image of ``(B, 3, H, W)``, in ``x``'s dtype."""
     planes = [cv2.cvtColor(np.ascontiguousarray(im.permute(1, 2, 0).numpy(), np.float32), code) for im in x]
     return torch.from_numpy(np.stack(planes)).permute(0, 3, 1, 2).to(x.dtype)
 
@@ -83,7 +84,7 @@ def rgb_to_lab(rgb: Tensor) -> Tensor:
     data pipeline's case) and within 0.5 LAB units of kornia's."""
     if rgb.is_cuda or rgb.requires_grad:
         return kornia.color.rgb_to_lab(rgb)
-    return _cv2_colour(rgb.float(), cv2.COLOR_RGB2Lab).to(rgb.dtype)
+    return _cv2_colour(rgb, cv2.COLOR_RGB2Lab)
 
 
 def lab_to_rgb(lab: Tensor) -> Tensor:
@@ -91,7 +92,7 @@ def lab_to_rgb(lab: Tensor) -> Tensor:
     route."""
     if lab.is_cuda or lab.requires_grad:
         return kornia.color.lab_to_rgb(lab, clip=True)
-    return _cv2_colour(lab.float(), cv2.COLOR_Lab2RGB).clamp(0, 1).to(lab.dtype)
+    return _cv2_colour(lab, cv2.COLOR_Lab2RGB).clamp(0, 1)
 
 
 def tone_curves(image: Tensor, knots: Tensor) -> Tensor:

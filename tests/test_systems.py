@@ -140,6 +140,32 @@ def test_channels_last_trains_to_the_same_weights_up_to_rounding(tmp_path, name)
     assert batch["labels"] is labels and batch["v"] is vector  # only 4-D floating-point tensors change
 
 
+def test_ema_weights_end_the_fit_as_the_average_of_the_trajectory(tmp_path):
+    from amodal_compose.systems.callbacks import ChannelsLast, EMAWeights
+
+    class Record(pl.Callback):  # the weights after every batch
+        def __init__(self):
+            self.states = []
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            self.states.append({k: v.detach().clone() for k, v in pl_module.state_dict().items()})
+
+    pl.seed_everything(0)
+    system, record = SYSTEMS["compose"][0](), Record()
+    callbacks = [ChannelsLast(), record, EMAWeights(decay=0.6, start_step=2)]
+    _trainer(tmp_path, steps=8, callbacks=callbacks).fit(system, CompositionDataModule(**DM))
+    assert len(record.states) == 8  # the composition system counts one step per batch
+    key = next(k for k, v in system.state_dict().items() if v.ndim == 4)
+    expected = record.states[1][key]  # steps 0 and 1 are before start_step: the average follows
+    for state in record.states[2:]:
+        expected = 0.6 * expected + 0.4 * state[key]
+    torch.testing.assert_close(system.state_dict()[key], expected)
+    assert not torch.allclose(expected, record.states[-1][key])  # the average is not the last weights
+    assert system.state_dict()[key].is_contiguous(memory_format=torch.channels_last)
+    with pytest.raises(ValueError, match="decay"):
+        EMAWeights(decay=1.0)
+
+
 @pytest.mark.parametrize("name", list(SYSTEMS))
 def test_inference_api_rejects_nan_and_names_mismatched_batches(name):
     system = SYSTEMS[name][0]()

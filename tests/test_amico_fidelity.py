@@ -166,3 +166,62 @@ def test_residual_prior_starts_at_the_telea_fill_and_learns_corrections():
         ContentSystem(ContentGenerator(8, (1, 1, 1, 1, 1), (8, 8, 16), (2,)), Critic(3, (8, 16), 32), prefill="telea")
     with pytest.raises(ValueError, match="needs a prior fill"):
         g(obj, vis, inv)
+
+
+def test_offset_fill_continues_stripes_and_checkers_where_telea_smooths_them():
+    from amodal_compose.baselines import inpaint_offsets, inpaint_telea
+    from amodal_compose.ops.offsets import offset_fill
+
+    ys, xs = torch.meshgrid(torch.arange(48.0), torch.arange(48.0), indexing="ij")
+    stripes = ((xs + ys) % 10 < 5).float()  # diagonal stripes: exact along (1, -1)
+    checker = ((xs // 6 + ys // 6) % 2).float()  # exact under (12, 0), (0, 12), (6, 6) ...
+    img = torch.stack([torch.stack([stripes, 1 - stripes, stripes]), torch.stack([checker] * 3)])
+    hole = torch.zeros(2, 1, 48, 48)
+    hole[..., 16:32, 12:30] = 1
+    filled, unfilled = offset_fill(img * (1 - hole), hole)
+    assert unfilled.sum() == 0
+    torch.testing.assert_close(filled, img)  # a periodic texture is continued exactly
+    telea = inpaint_telea(img * (1 - hole), hole)
+    assert ((telea - img).abs() * hole).sum() > 50  # diffusion blurs the same hole
+    # ``source`` limits what is copied: with nothing to copy from, nothing is filled
+    _, none = offset_fill(img, hole, source=torch.zeros_like(hole))
+    torch.testing.assert_close(none, hole)
+    # the baseline falls back to its ``fallback`` fill where no offset reaches
+    out = inpaint_offsets(img, hole, fallback=torch.full_like(img, 0.25))
+    torch.testing.assert_close(out, img)
+    with pytest.raises(ValueError, match="expected image"):
+        offset_fill(img, hole[0])
+
+
+def test_select_prior_starts_at_the_mean_of_its_candidates_and_learns_to_weigh_them():
+    from amodal_compose.baselines import inpaint_offsets, inpaint_telea
+    from amodal_compose.nets import Critic
+    from amodal_compose.systems import ContentSystem
+
+    g = ContentGenerator(8, (1, 1, 1, 1, 1), (8, 8, 16), (2,), prior="select", candidates=2)
+    system = ContentSystem(g, Critic(3, (8, 16), 32), prefill="telea+offsets")
+    vis = torch.zeros(1, 1, 32, 32)
+    vis[..., 4:28, 4:16] = 1
+    inv = torch.zeros_like(vis)
+    inv[..., 4:28, 16:28] = 1
+    obj = (torch.arange(32.0) % 6 < 3).float().expand(1, 3, 32, 32) * (vis + inv)
+    out = system.complete(obj * vis, vis, inv)
+    telea = inpaint_telea(obj * vis, 1 - vis)
+    offsets = inpaint_offsets(obj * vis, 1 - vis)
+    torch.testing.assert_close(out["completed"], obj * vis + (telea + offsets) / 2 * inv, atol=1e-5, rtol=0)
+    # the per-pixel weights and the correction train: the coarse error on the stripes falls
+    prior = torch.cat([telea, offsets], 1)
+    opt = torch.optim.Adam(g.parameters(), lr=1e-2)
+    errors = []
+    for _ in range(30):
+        err = ((g(obj * vis, vis, inv, prior)["coarse"] - obj).abs() * inv).sum() / inv.sum()
+        opt.zero_grad()
+        err.backward()
+        opt.step()
+        errors.append(float(err.detach()))
+    assert errors[-1] < 0.5 * errors[0]
+    with pytest.raises(ValueError, match="prior='select' and candidates=2"):
+        ContentSystem(ContentGenerator(8, (1, 1, 1, 1, 1), (8, 8, 16), (2,), prior="residual"),
+                      Critic(3, (8, 16), 32), prefill="telea+offsets")  # fmt: skip
+    with pytest.raises(ValueError, match=r"2 fill\(s\)"):
+        g(obj * vis, vis, inv, telea)

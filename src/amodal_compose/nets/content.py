@@ -10,6 +10,14 @@ the hole is pre-filled (e.g. by Telea, see :class:`~amodal_compose.systems.Conte
 ``prefill``) instead of zeroed, and each stage predicts a correction in [-1, 1], zero at
 initialisation, so training starts from the classical result and a few minutes of CPU training
 refine it rather than first having to learn what diffusion already gives.
+
+``prior="select"`` (not in the paper) takes several candidate fills (``candidates``; e.g. Telea's
+diffusion and a copy along the object's self-similar offsets, which continues stripes and checkers)
+and lets the coarse stage choose between them per pixel: it sees every candidate and predicts softmax
+weights over them (uniform at initialisation, so training starts from their average) plus a
+correction of the weighted fill; the refine stage is residual as above. Where one candidate is right
+and the other wrong the weights can pick it at full resolution, which a correction computed through
+the coarse net's 1/4-resolution bottleneck cannot.
 """
 
 from __future__ import annotations
@@ -48,11 +56,13 @@ class CoarseNet(nn.Module):
         width: channels at 1/4 resolution (paper: 64; the first layers use ``width // 2``).
         repeats: layer counts of the plain / rate-2 / rate-4 / rate-8 / plain groups (paper: 6, 5, 4, 2, 3).
         skips: the U-Net skips (not in Table 6).
+        out_channels: output channels (3: RGB).
     """
 
     def __init__(
-        self, in_channels: int = 5, width: int = 64, repeats: Sequence[int] = (6, 5, 4, 2, 3), skips: bool = False
-    ) -> None:
+        self, in_channels: int = 5, width: int = 64, repeats: Sequence[int] = (6, 5, 4, 2, 3), skips: bool = False,
+        out_channels: int = 3,
+    ) -> None:  # fmt: skip
         super().__init__()
         if len(repeats) != 5:
             raise ValueError(f"repeats needs 5 counts (plain, rate 2, rate 4, rate 8, plain), got {repeats}")
@@ -64,7 +74,7 @@ class CoarseNet(nn.Module):
         ]
         for count, rate in zip(repeats, (1, 2, 4, 8, 1)):
             layers += [GatedConv2d(width, width, 3, 1, rate) for _ in range(int(count))]
-        layers += [GatedDeconv2d(k * width, half), GatedDeconv2d(k * half, 3, activation="none")]
+        layers += [GatedDeconv2d(k * width, half), GatedDeconv2d(k * half, int(out_channels), activation="none")]
         self.body = nn.Sequential(*layers)
         self.skips = bool(skips)
 
@@ -137,16 +147,19 @@ class ContentGenerator(RecordedInit):
             ``"known"``) or ``"known"`` (every pixel outside the hole, the object crop's empty
             background included, as Yu et al. do for whole images).
         coarse_skips: the coarse net's U-Net skips (see :class:`CoarseNet`; not in Table 6).
-        prior: ``"none"`` (the paper: the hole is zeroed) or ``"residual"`` (``forward`` takes a
+        prior: ``"none"`` (the paper: the hole is zeroed), ``"residual"`` (``forward`` takes a
             ``prior`` fill of the hole, and each stage outputs ``clamp(input + correction)`` with a
-            zero-initialised correction; see the module's documentation).
+            zero-initialised correction) or ``"select"`` (``prior`` stacks ``candidates`` fills and
+            the coarse stage weighs them per pixel); see the module's documentation.
+        candidates: the number of candidate fills with ``prior="select"`` (ignored otherwise).
 
     Shape:
         object ``(B, 3, H, W)`` (every pixel outside ``m_inv`` is read: the object alone, zero
         outside its mask, as in the paper, or the object on its scene for the ablation), ``m_vis``,
-        ``m_inv`` ``(B, 1, H, W)`` -> ``{"coarse", "refine", "completed"}``, each ``(B, 3, H, W)``;
-        ``completed`` keeps the known pixels and takes the refined ones in ``m_inv``. ``H, W`` must
-        be multiples of ``8 * attention_rate``.
+        ``m_inv`` ``(B, 1, H, W)`` and, with a prior, ``prior`` ``(B, 3 * K, H, W)`` (K = 1 for
+        ``"residual"``, ``candidates`` for ``"select"``) -> ``{"coarse", "refine", "completed"}``,
+        each ``(B, 3, H, W)``; ``completed`` keeps the known pixels and takes the refined ones in
+        ``m_inv``. ``H, W`` must be multiples of ``8 * attention_rate``.
 
     Example:
         >>> g = ContentGenerator(16, (1, 1, 1, 1, 1), (8, 16, 16), (2,))
@@ -166,19 +179,25 @@ class ContentGenerator(RecordedInit):
         attention_rate: int = 2,
         attend: Literal["visible", "known"] = "visible",
         coarse_skips: bool = False,
-        prior: Literal["none", "residual"] = "none",
+        prior: Literal["none", "residual", "select"] = "none",
+        candidates: int = 2,
     ) -> None:
         super().__init__()
         self.record_init(locals())
         if attend not in ("visible", "known"):
             raise ValueError(f"attend must be 'visible' or 'known', got {attend!r}")
-        if prior not in ("none", "residual"):
-            raise ValueError(f"prior must be 'none' or 'residual', got {prior!r}")
+        if prior not in ("none", "residual", "select"):
+            raise ValueError(f"prior must be 'none', 'residual' or 'select', got {prior!r}")
+        if prior == "select" and int(candidates) < 1:
+            raise ValueError(f"candidates must be at least 1, got {candidates}")
         self.attend, self.prior = attend, prior
-        self.coarse = CoarseNet(5, coarse_width, coarse_repeats, coarse_skips)
+        self.candidates = int(candidates) if prior == "select" else (0 if prior == "none" else 1)
+        extra = 3 * self.candidates if prior == "select" else 0  # the candidates themselves
+        weights = self.candidates if prior == "select" else 0  # their per-pixel logits
+        self.coarse = CoarseNet(5 + extra, coarse_width, coarse_repeats, coarse_skips, 3 + weights)
         self.refine = RefineNet(5, refine_widths, refine_dilations, softmax_scale, propagate, attention_rate)
         self.size_multiple = 8 * int(attention_rate)  # the 1/8 scale is matched on a 1/rate grid
-        if prior == "residual":  # both stages start as the identity on their input
+        if prior != "none":  # both stages start as the identity on their input (select: the mean)
             _zero_features(self.coarse.body[-1])
             _zero_features(self.refine.out)
 
@@ -199,10 +218,22 @@ class ContentGenerator(RecordedInit):
         if h % self.size_multiple or w % self.size_multiple:
             raise ValueError(f"ContentGenerator: H and W must be multiples of {self.size_multiple}, got {h}x{w}")
         known = object_image * (1 - invisible)  # the object alone: I_o * m_vis; the ablation: plus its scene
-        start = known if prior is None else known + prior * invisible
-        coarse = self.coarse(torch.cat([start, visible, invisible], 1))
-        if prior is not None:  # a correction of the prior: (tanh + 1) / 2 = 0.5 is none
-            coarse = (start + 2 * coarse - 1).clamp(0, 1)
+        if prior is not None and prior.shape != (len(known), 3 * self.candidates, h, w):
+            raise ValueError(f"prior: expected {(len(known), 3 * self.candidates, h, w)} "
+                             f"({self.candidates} fill(s)), got {tuple(prior.shape)}")  # fmt: skip
+        if self.prior == "select":
+            fills = prior.unflatten(1, (self.candidates, 3)) * invisible[:, None]  # (B, K, 3, H, W)
+            start = known + fills.mean(1)
+            out = self.coarse(torch.cat([start, visible, invisible, fills.flatten(1, 2)], 1))
+            # logits in [-4, 4] ((tanh + 1) / 2 = 0.5 is 0: equal weights at initialisation)
+            weights = torch.softmax(4 * (2 * out[:, 3:] - 1), 1)
+            chosen = known + (weights[:, :, None] * fills).sum(1)
+            coarse = (chosen + 2 * out[:, :3] - 1).clamp(0, 1)
+        else:
+            start = known if prior is None else known + prior * invisible
+            coarse = self.coarse(torch.cat([start, visible, invisible], 1))
+            if prior is not None:  # a correction of the prior: (tanh + 1) / 2 = 0.5 is none
+                coarse = (start + 2 * coarse - 1).clamp(0, 1)
         pasted = known + coarse * invisible
         source = visible if self.attend == "visible" else None
         refine = self.refine(torch.cat([pasted, visible, invisible], 1), invisible, source)

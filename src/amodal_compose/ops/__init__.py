@@ -21,6 +21,7 @@ from .masks import (
     scaled_radius,
     square_box,
 )
+from .offsets import offset_fill
 
 __all__ = [
     "alpha_blend",
@@ -38,6 +39,7 @@ __all__ = [
     "iou",
     "neighbourhood_max",
     "neighbour_pairs",
+    "offset_fill",
     "order_from_depth",
     "order_from_masks",
     "pairwise_order",

@@ -8,7 +8,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from ..baselines import BASELINES, complete_object_baselines, inpaint_telea
+from ..baselines import BASELINES, complete_object_baselines, inpaint_offsets, inpaint_telea
 from ..losses.amico import object_reconstruction_loss
 from ..losses.gan import gradient_penalty, wgan_critic_loss, wgan_generator_loss
 from ..metrics import BinnedImageMetrics, MethodMetrics
@@ -48,9 +48,12 @@ class ContentSystem(System):
         warmup_steps: generator-only optimiser steps with the reconstruction terms alone, before the
             critic and the adversarial term start (0: none, as the paper).
         keep_background: the ablation that feeds the object on its scene instead of alone.
-        prefill: ``"none"`` (the paper) or ``"telea"``: the hole is pre-filled by Telea from the
+        prefill: ``"none"`` (the paper), ``"telea"``: the hole is pre-filled by Telea from the
             visible object pixels (what the ``telea`` baseline does) and the generator, built with
-            ``prior="residual"``, learns corrections to that fill (not in the paper).
+            ``prior="residual"``, learns corrections to that fill, or ``"telea+offsets"``: two
+            candidate fills, Telea's and the ``offsets`` baseline's copy along the object's
+            self-similar offsets, which a generator built with ``prior="select", candidates=2`` weighs
+            per pixel and corrects (both not in the paper).
         lr, betas: Adam for both networks when no factories are given (paper A.2: 1e-4, (0.5, 0.9)).
         generator_optimizer, critic_optimizer: optional ``params -> Optimizer`` factories.
 
@@ -78,7 +81,7 @@ class ContentSystem(System):
         gp_at: Literal["interpolates", "fakes"] = "interpolates",
         warmup_steps: int = 0,
         keep_background: bool = False,
-        prefill: Literal["none", "telea"] = "none",
+        prefill: Literal["none", "telea", "telea+offsets"] = "none",
         lr: float = 1e-4,
         betas: tuple[float, float] = (0.5, 0.9),
         generator_optimizer: OptimizerFactory | None = None,
@@ -89,11 +92,13 @@ class ContentSystem(System):
         self.automatic_optimization = False
         self.attach_net("generator", generator, ContentGenerator)
         self.attach_net("critic", critic, Critic)
-        if prefill not in ("none", "telea"):
-            raise ValueError(f"prefill must be 'none' or 'telea', got {prefill!r}")
-        wants = "none" if prefill == "none" else "residual"
-        if getattr(self.generator, "prior", "none") != wants:
-            raise ValueError(f"prefill={prefill!r} needs a generator with prior={wants!r}")
+        wants = {"none": ("none", 0), "telea": ("residual", 1), "telea+offsets": ("select", 2)}
+        if prefill not in wants:
+            raise ValueError(f"prefill must be one of {sorted(wants)}, got {prefill!r}")
+        prior, count = wants[prefill]
+        if (getattr(self.generator, "prior", "none"), getattr(self.generator, "candidates", 0)) != (prior, count):
+            raise ValueError(f"prefill={prefill!r} needs a generator with prior={prior!r}"
+                             + (f" and candidates={count}" if prior == "select" else ""))  # fmt: skip
         self.factories = (generator_optimizer, critic_optimizer)
         self.setup_evaluation(
             ("f_content", *BASELINES["inpainting"]),
@@ -104,8 +109,11 @@ class ContentSystem(System):
     def forward(self, object_image: Tensor, visible: Tensor, invisible: Tensor) -> dict[str, Tensor]:
         if self.hparams.prefill == "none":
             return self.generator(object_image, visible, invisible)
-        # the Telea baseline's own fill: from the visible object pixels alone (cv2, on the CPU)
-        prior = inpaint_telea(object_image * visible, 1 - visible).to(object_image)
+        # the baselines' own fills: from the visible object pixels alone (Telea: cv2, on the CPU)
+        known, hole = object_image * visible, 1 - visible
+        prior = inpaint_telea(known, hole).to(object_image)
+        if self.hparams.prefill == "telea+offsets":
+            prior = torch.cat([prior, inpaint_offsets(known, hole, fallback=prior).to(object_image)], 1)
         return self.generator(object_image, visible, invisible, prior)
 
     def complete(self, object_image, visible, invisible) -> dict[str, Tensor]:

@@ -121,6 +121,24 @@ def test_signed_distance_hand_values():
     assert float(d[0, 0, 0]) == pytest.approx(-math.hypot(2, 2), abs=1e-3)
 
 
+def test_signed_distance_exact_and_reproducible():
+    # irregular blobs (OpenCV's threaded transform differed between calls on masks like these by ~1e-6)
+    g = torch.Generator().manual_seed(0)
+    masks = (torch.nn.functional.avg_pool2d(torch.rand(16, 1, 48, 48, generator=g), 9, 1, 4) > 0.52).float()
+    first = signed_distance(masks)
+    for _ in range(25):
+        assert torch.equal(signed_distance(masks), first)
+    ys, xs = torch.meshgrid(torch.arange(48.0), torch.arange(48.0), indexing="ij")
+    points = torch.stack([ys.flatten(), xs.flatten()], 1)
+    gaps = (points[:, None] - points[None]).square().sum(-1).sqrt()  # brute force: distance to the nearest pixel of the other side
+    for m, d in zip(masks[:, 0].flatten(1).bool(), first[:, 0].flatten(1)):
+        if m.all() or not m.any():
+            continue
+        to_out = gaps[:, ~m].min(1).values
+        to_in = gaps[:, m].min(1).values
+        torch.testing.assert_close(d, torch.where(m, to_out, -to_in), rtol=0, atol=1e-5)
+
+
 def test_order_from_masks_and_depth():
     # A in front of B: A's visible pixels cover part of B's amodal
     a = rect(6, 8, 0, 4, 0, 6)

@@ -11,10 +11,17 @@ __all__ = ["signed_distance"]
 
 
 def _edt(binary: np.ndarray) -> np.ndarray:
-    """Distance of every pixel to the nearest zero pixel (exact Euclidean)."""
+    """Distance of every pixel to the nearest zero pixel (exact Euclidean), bitwise reproducible.
+
+    OpenCV's multi-threaded exact transform differs between calls by a float32 rounding step (about
+    1e-6) on some pixels, which made training runs that use it (the removal system's mask losses) differ.
+    An exact Euclidean distance is the root of a whole number of squared pixels, so the result is
+    snapped to ``sqrt(round(d**2))``: the same value on every call and thread count.
+    """
     if binary.all():  # no zero pixel: distance is unbounded; use the image diagonal
         return np.full(binary.shape, float(np.hypot(*binary.shape)), np.float32)
-    return cv2.distanceTransform(binary.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    dist = cv2.distanceTransform(binary.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    return np.sqrt(np.rint(np.square(dist, dtype=np.float64))).astype(np.float32)
 
 
 def signed_distance(mask: Tensor, normalize: bool = False) -> Tensor:

@@ -148,6 +148,25 @@ class Stopwatch:
         return time.perf_counter() - self.t0, self._cpu() - self.cpu0, steal
 
 
+def speed_device(spec: str | None) -> tuple[torch.device, str]:
+    """The device a speed task runs on and the tag its rows' methods carry: ``"auto"`` (the default) is
+    the first CUDA device when one is present, else the CPU; CPU rows carry no tag, CUDA rows the
+    device's name (``"batched [NVIDIA H100 80GB HBM3]"``), so figures from different machines never mix."""
+    spec = str(spec or "auto")
+    if spec == "auto":
+        spec = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(spec)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"speed task device {spec!r}: no CUDA device is present")
+    return device, "" if device.type == "cpu" else f" [{torch.cuda.get_device_name(device)}]"
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work, so a wall-clock timer measures it."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def make_row(
     task: str, method: str, metric: str, values: Sequence[float | None], split: str = "test", steps: int = 0,
     image_size: int = 64,

@@ -45,12 +45,12 @@ def oracle(system: PCNetMSystem, scene) -> None:
     mask where the eraser covers it (what PCNet-M is trained to do)."""
     modal, amodal = scene.modal_masks(), scene.amodal_masks()
 
-    def complete(image, targets, erasers, categories, batch):
+    def complete(image, targets, erasers, categories, batch, soft=False):
         out = []
         for t, e in zip(targets, erasers):
             k = next(k for k in range(len(modal)) if torch.equal(modal[k], t))
             out.append(torch.maximum(t, amodal[k] * e))
-        return torch.stack(out)
+        return torch.stack(out), (torch.stack(out) if soft else None)
 
     system._complete_masks = complete
 
@@ -146,7 +146,30 @@ def test_batched_ordering_equals_the_per_pair_loop():
             p.add_(torch.randn_like(p) * 0.3)
     for scene in scenes_with_occlusion(3):
         modal = scene.modal_masks()
-        assert torch.equal(system.order(scene.image, modal, batch=True), system.order(scene.image, modal, batch=False))
+        for ties in ("none", "soft"):
+            assert torch.equal(system.order(scene.image, modal, batch=True, ties=ties),
+                               system.order(scene.image, modal, batch=False, ties=ties))  # fmt: skip
+
+
+def test_soft_ties_order_the_pairs_eq_3_leaves_unordered():
+    system = tiny_m()
+    modal = torch.zeros(3, 1, 16, 16)
+    modal[0, :, 2:8, 2:8], modal[1, :, 2:8, 8:14], modal[2, :, 12:15, 12:15] = 1, 1, 1  # 0 and 1 touch
+
+    def complete(image, targets, erasers, categories, batch, soft=False):
+        # no pixel grows past the threshold; the probabilities spill more from instance 1 than from 0
+        spill = torch.stack([0.2 * e * (1 + float(t[0, 2:8, 8:14].sum() > 0)) for t, e in zip(targets, erasers)])
+        return targets.clone(), ((targets + spill).clamp(max=1) if soft else None)
+
+    system._complete_masks = complete
+    image = torch.rand(3, 16, 16)
+    assert system.order(image, modal).sum() == 0  # eq. 3: equal increments, no edge
+    soft = system.order(image, modal, ties="soft")
+    assert soft[0, 1] == 1 and soft.sum() == 1  # 1 spills more: it is the occludee
+    system.hparams.ties = "soft"  # the system's default, as a config sets it
+    assert torch.equal(system.order(image, modal), soft)
+    with pytest.raises(ValueError, match="ties"):
+        system.order(image, modal, ties="random")
 
 
 def test_systems_fit_and_score_whole_scenes():
@@ -157,7 +180,8 @@ def test_systems_fit_and_score_whole_scenes():
         trainer.fit(system, dm)
         result = trainer.test(system, datamodule=dm, verbose=False)[0]
         assert f"test/{main}" in result
-    assert {"test/pair_accuracy/y-axis", "test/miou_invisible/pcnet_m (grounded)", "test/miou_full/convex_r"} <= \
+    assert {"test/pair_accuracy/y-axis", "test/pair_accuracy/pcnet_m (soft ties)",
+            "test/miou_invisible/pcnet_m (grounded)", "test/miou_full/convex_r"} <= \
         set(trainer.test(*(tiny_m(), PCNetMDataModule(**DM)), verbose=False)[0])  # fmt: skip
 
 

@@ -125,8 +125,8 @@ class OrderingAccuracy(Metric):
                 f"order matrices must be (N, N) of one size, got {tuple(pred_order.shape)} "
                 f"and {tuple(target_order.shape)}"
             )
-        gt = pairwise_order(target_order)
-        pr = pairwise_order(pred_order)
+        gt = pairwise_order(target_order.to(self.correct.device))
+        pr = pairwise_order(pred_order.to(self.correct.device))
         upper = torch.triu(torch.ones_like(gt, dtype=torch.bool), diagonal=1)
         pairs = upper & (gt != 0)
         self.correct += (pr[pairs] == gt[pairs]).sum()

@@ -46,13 +46,30 @@ from .base import STAGES, OptimizerFactory, System
 __all__ = ["PCNetMSystem", "PCNetCSystem", "ORDERING_METHODS", "AMODAL_METHODS"]
 
 #: the orderings PCNet-M's evaluation scores on the same scenes (PCNet Table 1).
-ORDERING_METHODS = ("pcnet_m", "area (larger in front)", "area (smaller in front)", "y-axis", "convex")
+ORDERING_METHODS = ("pcnet_m", "pcnet_m (soft ties)", "area (larger in front)", "area (smaller in front)", "y-axis",
+                    "convex")
 #: the amodal masks it scores on the same occluded instances (PCNet Table 2).
 AMODAL_METHODS = ("pcnet_m (grounded)", "pcnet_m (non-grounded)", "raw", "convex", "convex_r")
 
 
 def _union(masks: Tensor, index: Sequence[int], like: Tensor) -> Tensor:
     return masks[list(index)].amax(0) if len(index) else torch.zeros_like(like)
+
+
+def _orient(n: int, pairs: list[tuple[int, int]], hard: Tensor, soft: Tensor | None = None) -> Tensor:
+    """PCNet eq. 3 on increments ``(2, P)`` of ``pairs``: the instance that grows less is in front; equal
+    hard increments are decided by ``soft`` ones when given, else left without an edge."""
+    out = torch.zeros(n, n, dtype=torch.int64)
+    if not pairs:
+        return out
+    i, j = torch.tensor([p[0] for p in pairs]), torch.tensor([p[1] for p in pairs])
+    grow_i, grow_j = hard
+    if soft is not None:
+        tie = grow_i == grow_j
+        grow_i, grow_j = torch.where(tie, soft[0], grow_i), torch.where(tie, soft[1], grow_j)
+    out[i[grow_i < grow_j], j[grow_i < grow_j]] = 1  # i grows less: i is in front
+    out[j[grow_j < grow_i], i[grow_j < grow_i]] = 1
+    return out
 
 
 class PCNetMSystem(System):
@@ -62,8 +79,9 @@ class PCNetMSystem(System):
     eraser, weighted ``inside_weight`` inside the eraser, on
     :class:`~amodal_compose.data.pairs.PartialMaskPairs` (case 1 / case 2). Validation and test take
     whole scenes (:class:`~amodal_compose.data.datamodules.PCNetMDataModule`): the order recovered by
-    dual completion is scored by pairwise accuracy against ``area`` (both directions), ``y-axis`` and
-    ``convex`` (``val/pair_accuracy/pcnet_m`` ...), and the amodal masks of the occluded instances by
+    dual completion (eq. 3 as written, and ``pcnet_m (soft ties)``, see :meth:`order`) is scored by
+    pairwise accuracy against ``area`` (both directions), ``y-axis`` and ``convex``
+    (``val/pair_accuracy/pcnet_m`` ...), and the amodal masks of the occluded instances by
     pooled full / invisible mIoU, grounded and non-grounded, against ``raw``, ``convex`` and ``convex_r``.
 
     Inference crops each target with PCNet's adaptive square, at ``input_size`` (the training crop),
@@ -77,6 +95,9 @@ class PCNetMSystem(System):
         input_size: the side crops are resized to (the training crop size).
         threshold: probability above which a pixel belongs to the completed mask.
         neighbour_dilation: masks count as neighbours when they touch after growing by this many pixels.
+        ties: how :meth:`order` treats pairs whose increments are equal: ``"none"`` (eq. 3: no edge) or
+            ``"soft"`` (decided by the soft increments; not in the paper). The grounded amodal rows of the
+            evaluation use this order.
         max_batch: crops per forward.
         lr, betas, lr_milestones: Adam settings (the paper: SGD 1e-3 with step decays; give ``optimizer``
             and ``lr_milestones`` for it) and the steps at which the rate drops tenfold.
@@ -101,12 +122,15 @@ class PCNetMSystem(System):
         threshold: float = 0.5,
         neighbour_dilation: int = 1,
         max_batch: int = 256,
+        ties: Literal["none", "soft"] = "none",
         lr: float = 1e-3,
         betas: tuple[float, float] = (0.9, 0.999),
         lr_milestones: Sequence[int] = (),
         optimizer: OptimizerFactory | None = None,
     ) -> None:
         super().__init__()
+        if ties not in ("none", "soft"):
+            raise ValueError(f"ties must be 'none' or 'soft', got {ties!r}")
         self.save_hyperparameters(ignore=["net", "optimizer"])
         self.attach_net("net", net, PartialMaskNet)
         self.optimizer_factory = optimizer
@@ -143,8 +167,9 @@ class PCNetMSystem(System):
 
     # ------------------------------------------------------------------ partial completion of many targets
     def complete_masks(
-        self, image: Tensor, targets: Tensor, erasers: Tensor, categories: Tensor | None = None, batch: bool = True
-    ) -> Tensor:
+        self, image: Tensor, targets: Tensor, erasers: Tensor, categories: Tensor | None = None, batch: bool = True,
+        soft: bool = False,
+    ) -> Tensor | tuple[Tensor, Tensor]:  # fmt: skip
         """``P(M_target; M_eraser, I \\ M_eraser)`` for ``P`` target / eraser pairs of one image, each on
         PCNet's adaptive square around its target, pasted back into the image frame.
 
@@ -153,45 +178,65 @@ class PCNetMSystem(System):
             targets, erasers: ``(P, 1, H, W)`` binary masks in the image frame.
             categories: ``(P,)`` category indices of the targets (with ``use_category``).
             batch: all crops through the network in batches of ``max_batch``; ``False``: one target at a time.
+            soft: also return the network's probabilities, pasted back the same way.
 
         Returns:
-            ``(P, 1, H, W)`` binary predicted masks of the targets.
+            ``(P, 1, H, W)`` binary predicted masks of the targets, on ``targets``' device (the crops,
+            the network and the pasting run on the system's device: on a GPU, no per-pair CPU work); with
+            ``soft``, ``(masks, probabilities)``.
         """
         with self.inference():
-            return self._complete_masks(image, targets, erasers, categories, batch)
+            hard, probs = self._complete_masks(image, targets, erasers, categories, batch, soft)
+        return (hard, probs) if soft else hard
 
-    def _complete_masks(self, image, targets, erasers, categories, batch) -> Tensor:
+    def _complete_masks(self, image, targets, erasers, categories, batch, soft=False) -> tuple[Tensor, Tensor | None]:
         size, s = tuple(image.shape[-2:]), int(self.hparams.input_size)
+        home, kind = targets.device, targets.dtype
+        image, targets, erasers = (t.to(self.device, torch.float32) for t in (image, targets, erasers))
         out = torch.zeros_like(targets)
         if len(targets) == 0:
-            return out
+            return out.to(home, kind), (out.to(home) if soft else None)
         boxes = [context_square(box, size) for box in bbox(targets[:, 0]).tolist()]
+        groups: dict[tuple[int, int, int], list[int]] = {}  # targets sharing a square (one instance, many erasers)
+        for k, b in enumerate(boxes):
+            groups.setdefault((b.x0, b.y0, b.side), []).append(k)
         pairs = torch.cat([targets, erasers], 1)  # one crop for the target and its eraser
-        masks = torch.stack([crop_square(m, b, s, mode="mask") for m, b in zip(pairs, boxes)])
+        use_image = getattr(self.net, "use_image", True)  # an RGB patch only for a network that reads it
+        masks, image_c = pairs.new_zeros(len(pairs), 2, s, s), pairs.new_zeros(len(pairs), 3 if use_image else 0, s, s)
+        for members in groups.values():  # each square cropped once: the same crops, far fewer calls
+            masks[members] = crop_square(pairs[members], boxes[members[0]], s, mode="mask")
+            if use_image:
+                image_c[members] = crop_square(image, boxes[members[0]], s)
         target_c, eraser_c = masks[:, :1], masks[:, 1:]
-        image_c = torch.zeros(len(targets), 0, s, s)  # an RGB patch only for a network that reads it
-        if getattr(self.net, "use_image", True):
-            image_c = torch.stack([crop_square(image, b, s) for b in boxes]) * (1 - eraser_c)
+        image_c = image_c * (1 - eraser_c)
         cats = categories if categories is not None else torch.zeros(len(targets), dtype=torch.long)
+        cats = cats.to(self.device)
         step = int(self.hparams.max_batch) if batch else 1
         preds = []
         for i in range(0, len(targets), step):
             sl = slice(i, i + step)
-            logits = self(target_c[sl].to(self.device, self.dtype), eraser_c[sl].to(self.device, self.dtype),
-                          image_c[sl].to(self.device, self.dtype), cats[sl].to(self.device))  # fmt: skip
-            preds.append((torch.sigmoid(logits.float()) > self.hparams.threshold).float().cpu())
-        pred = torch.cat(preds)
-        for k, b in enumerate(boxes):
-            out[k] = paste_square(pred[k], b, out[k], mode="mask")
-        return out
+            logits = self(target_c[sl].to(dtype=self.dtype), eraser_c[sl].to(dtype=self.dtype),
+                          image_c[sl].to(dtype=self.dtype), cats[sl])  # fmt: skip
+            preds.append(torch.sigmoid(logits.float()))
+        prob = torch.cat(preds)
+        pred = (prob > self.hparams.threshold).float()
+        probs = torch.zeros_like(out) if soft else None
+        for members in groups.values():
+            out[members] = paste_square(pred[members], boxes[members[0]], mode="mask")
+            if soft:
+                probs[members] = paste_square(prob[members], boxes[members[0]], mode="image")
+        return out.to(home, kind), (probs.to(home) if soft else None)
 
     def order(
         self, image: Tensor, modal: Tensor, categories: Tensor | None = None, dilation: int | None = None,
-        batch: bool = True,
+        batch: bool = True, ties: Literal["none", "soft"] | None = None,
     ) -> Tensor:  # fmt: skip
         """Occlusion order by dual completion (PCNet eq. 3): for each neighbouring pair ``(i, j)``, the
         increments ``|P(M_i; M_j) \\ M_i|`` and ``|P(M_j; M_i) \\ M_j|``; the one that grows less is in
-        front. Pairs whose increments are equal (both zero) get no edge.
+        front. Pairs whose increments are equal (in practice both zero: eq. 3's ``O = 0``) get no edge,
+        or with ``ties="soft"`` (not in the paper) are decided by the soft increments, the sums of the
+        network's probability outside each target: on our synthetic val scenes about 5 % of the occluded
+        neighbour pairs tie, and eq. 3 leaves every one of them unordered.
 
         Args:
             image: ``(3, H, W)``.
@@ -199,34 +244,44 @@ class PCNetMSystem(System):
             categories: ``(N,)``.
             dilation: neighbour test (default: ``neighbour_dilation``).
             batch: every pair through the network in one batch (or a few); ``False``: one pair per forward.
+            ties: ``"none"`` (eq. 3) or ``"soft"``; default: the system's ``ties``.
 
         Returns:
             ``(N, N)`` int64, ``[i, j] = 1`` when ``i`` occludes ``j``; may be cyclic.
         """
+        ties = ties or self.hparams.get("ties", "none")
+        if ties not in ("none", "soft"):
+            raise ValueError(f"ties must be 'none' or 'soft', got {ties!r}")
+        pairs, hard, soft = self._dual_growth(image, modal, categories, dilation, batch, soft=ties == "soft")
+        return _orient(len(modal), pairs, hard, soft).to(modal.device)
+
+    def _dual_growth(
+        self, image: Tensor, modal: Tensor, categories: Tensor | None, dilation: int | None, batch: bool, soft: bool
+    ) -> tuple[list[tuple[int, int]], Tensor, Tensor | None]:  # fmt: skip
+        """Neighbouring pairs ``(i, j)``, ``i < j``, and their increments ``(2, P)`` (row 0: ``i`` completed
+        with ``j`` as eraser; row 1: the reverse), hard and (with ``soft``) soft, on the CPU."""
         n = len(modal)
-        out = torch.zeros(n, n, dtype=torch.int64)
-        near = neighbour_pairs(modal, self.hparams.neighbour_dilation if dilation is None else dilation)
+        near = neighbour_pairs(modal, self.hparams.neighbour_dilation if dilation is None else dilation).cpu()
         pairs = [(i, j) for i in range(n) for j in range(i + 1, n) if near[i, j]]
         if not pairs:
-            return out
+            return pairs, torch.zeros(2, 0), (torch.zeros(2, 0) if soft else None)
         first, second = [i for i, _ in pairs], [j for _, j in pairs]
         cats = categories if categories is not None else torch.zeros(n, dtype=torch.long)
-        if batch:
-            targets, erasers = modal[first + second], modal[second + first]
-            pred = self.complete_masks(image, targets, erasers, cats[first + second])
-        else:
-            pred = torch.cat([
-                self.complete_masks(image, modal[[i, j]], modal[[j, i]], cats[[i, j]], batch=False)[[0, 1]]
-                for i, j in pairs
-            ])  # fmt: skip
-            pred = torch.cat([pred[0::2], pred[1::2]])
-            targets = modal[first + second]
-        growth = (pred * (1 - targets)).flatten(1).sum(1)
-        grow_i, grow_j = growth.split(len(pairs))
-        i, j = torch.tensor(first), torch.tensor(second)
-        out[i[grow_i < grow_j], j[grow_i < grow_j]] = 1  # i grows less: i is in front
-        out[j[grow_j < grow_i], i[grow_j < grow_i]] = 1
-        return out
+        targets, erasers = modal[first + second], modal[second + first]
+        with self.inference():
+            if batch:
+                done = [self._complete_masks(image, targets, erasers, cats[first + second], True, soft)]
+            else:  # each call completes i (row 0) and j (row 1)
+                done = [self._complete_masks(image, modal[[i, j]], modal[[j, i]], cats[[i, j]], False, soft)
+                        for i, j in pairs]  # fmt: skip
+        outside = 1 - targets.to(done[0][0])
+
+        def increments(k: int) -> Tensor:  # 0: hard, 1: soft; all i-rows, then all j-rows
+            maps = done[0][k] if batch else torch.cat([torch.cat([d[k][0::2] for d in done]),
+                                                       torch.cat([d[k][1::2] for d in done])])  # fmt: skip
+            return (maps * outside).flatten(1).sum(1).cpu().view(2, -1)
+
+        return pairs, increments(0), (increments(1) if soft else None)
 
     def amodal(
         self, image: Tensor, modal: Tensor, order: Tensor | None = None, categories: Tensor | None = None,
@@ -241,7 +296,7 @@ class PCNetMSystem(System):
         """
         n = len(modal)
         if order is None:
-            near = neighbour_pairs(modal, self.hparams.neighbour_dilation if dilation is None else dilation)
+            near = neighbour_pairs(modal, self.hparams.neighbour_dilation if dilation is None else dilation).cpu()
             erasers = [[j for j in range(n) if near[i, j]] for i in range(n)]
         else:
             erasers = [ancestors(order, i) for i in range(n)]
@@ -262,9 +317,12 @@ class PCNetMSystem(System):
             if len(scene) < 2 or scene.order is None:
                 continue
             modal, cats = scene.modal_masks(), scene.categories()
-            order = self.order(scene.image, modal, cats)
+            pairs, hard, soft = self._dual_growth(scene.image, modal, cats, None, True, soft=True)
+            order = _orient(len(modal), pairs, hard, soft if self.hparams.get("ties") == "soft" else None)
             by = {
-                "pcnet_m": order, "area (larger in front)": order_by_area(modal, larger_in_front=True),
+                "pcnet_m": _orient(len(modal), pairs, hard),
+                "pcnet_m (soft ties)": _orient(len(modal), pairs, hard, soft),
+                "area (larger in front)": order_by_area(modal, larger_in_front=True),
                 "area (smaller in front)": order_by_area(modal), "y-axis": BASELINES["ordering"]["y-axis"](modal),
                 "convex": BASELINES["ordering"]["convex"](modal),
             }  # fmt: skip

@@ -130,7 +130,8 @@ def test_signed_distance_exact_and_reproducible():
         assert torch.equal(signed_distance(masks), first)
     ys, xs = torch.meshgrid(torch.arange(48.0), torch.arange(48.0), indexing="ij")
     points = torch.stack([ys.flatten(), xs.flatten()], 1)
-    gaps = (points[:, None] - points[None]).square().sum(-1).sqrt()  # brute force: distance to the nearest pixel of the other side
+    # brute force: the distance to the nearest pixel of the other side
+    gaps = (points[:, None] - points[None]).square().sum(-1).sqrt()
     for m, d in zip(masks[:, 0].flatten(1).bool(), first[:, 0].flatten(1)):
         if m.all() or not m.any():
             continue

@@ -20,10 +20,10 @@ from amodal_compose.systems.removal import BASELINES, select_segment
 DM = dict(image_size=32, train_scenes=12, val_scenes=3, test_scenes=4, batch_size=4, num_workers=0)
 
 
-def tiny(stage: str, **kw) -> RemovalSystem:
+def tiny(stage: str, segmenter=None, **kw) -> RemovalSystem:
     k = 8
     nets = dict(
-        segmenter=SegmentationNet(k, widths=(8, 16), bottleneck=(16,)),
+        segmenter=segmenter or SegmentationNet(k, widths=(8, 16), bottleneck=(16,)),
         edge_inpainter=ResidualInpainter(3, 1, 8, 1, "sigmoid"),
         seg_inpainter=ResidualInpainter(k + 1, k, 8, 1, "logits"),
         image_inpainter=ResidualInpainter(k + 5, 3, 8, 1, "image"),
@@ -191,3 +191,46 @@ class _Bright(torch.nn.Module):
         logits[:, 1:2] = 10 * bright
         logits[:, 0:1] = 10 * (1 - bright)
         return logits
+
+
+def _timm_or_skip() -> None:
+    try:
+        import timm  # noqa: F401
+    except Exception as err:  # not installed, or a torchvision built for another torch (fails at import)
+        pytest.skip(f"the [timm] extra does not import here ({type(err).__name__}: {err}); it needs timm and a "
+                    "torchvision built for this torch")  # fmt: skip
+
+
+def test_timm_encoder_segments_any_size_and_serves_the_removal_system(tmp_path):
+    _timm_or_skip()
+    from amodal_compose.nets import TimmSegmentationNet
+
+    torch.manual_seed(0)
+    net = TimmSegmentationNet(8, "resnet18", pretrained=False, decoder_width=16)
+    assert net.size_multiple == 32
+    for size in ((64, 64), (50, 70)):  # the decoder upsamples back to any input size
+        logits = net(torch.rand(2, 3, *size))
+        assert logits.shape == (2, 8, *size)
+    logits.square().mean().backward()
+    # timm zero-initialises each residual block's last BatchNorm scale, so the blocks' inner convolutions
+    # get no gradient at the first step; the stem, those scales, the decoder and the head do
+    reached = {k for k, p in net.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0}
+    assert {"encoder.conv1.weight", "encoder.layer4.1.bn2.weight", "head.2.weight"} <= reached
+    assert all(k in reached for k, _ in net.lateral.named_parameters(prefix="lateral"))
+
+    system = tiny("segmentation", segmenter=TimmSegmentationNet(8, "resnet18", decoder_width=16))
+    before = [p.clone() for p in system.segmenter.encoder.parameters()]
+    fit(system)
+    assert any(not torch.equal(a, b) for a, b in zip(before, system.segmenter.encoder.parameters()))
+    with torch.no_grad():  # a segmentation sure of class 1 everywhere, so removal has a segment to select
+        system.segmenter.head[-1].bias[1] += 20
+    path = tmp_path / "remover.ckpt"
+    torch.save(system.portable_checkpoint(), path)
+    pipe = Pipeline.from_checkpoints(remover=path)  # the encoder is rebuilt from its recorded arguments
+    assert type(pipe.components["remover"].segmenter).__name__ == "TimmSegmentationNet"
+    for a, b in zip(pipe.components["remover"].segmenter.parameters(), system.segmenter.parameters()):
+        torch.testing.assert_close(a, b)
+    image, rough = torch.rand(3, 45, 61), torch.zeros(45, 61)
+    rough[10:30, 20:40] = 1
+    out = pipe.remove(image, rough)
+    assert out["image"].shape == (3, 45, 61) and out["mask"].shape == (1, 45, 61) and out["mask"].all()

@@ -146,9 +146,26 @@ def test_batched_ordering_equals_the_per_pair_loop():
             p.add_(torch.randn_like(p) * 0.3)
     for scene in scenes_with_occlusion(3):
         modal = scene.modal_masks()
-        for ties in ("none", "soft"):
-            assert torch.equal(system.order(scene.image, modal, batch=True, ties=ties),
-                               system.order(scene.image, modal, batch=False, ties=ties))  # fmt: skip
+        for ties, mirror in (("none", False), ("soft", False), ("soft", True)):
+            assert torch.equal(system.order(scene.image, modal, batch=True, ties=ties, mirror=mirror),
+                               system.order(scene.image, modal, batch=False, ties=ties, mirror=mirror))  # fmt: skip
+
+
+def test_mirror_averaged_ordering_is_the_same_for_a_scene_and_its_mirror_image():
+    system = tiny_m()
+    with torch.no_grad():  # an untrained net whose output depends on its inputs (and is not mirror-symmetric)
+        for p in system.net.parameters():
+            p.add_(torch.randn_like(p) * 0.3)
+    differs = 0
+    for scene in scenes_with_occlusion(4):
+        image, modal, cats = scene.image, scene.modal_masks(), scene.categories()
+        flipped = image.flip(-1), modal.flip(-1), cats
+        both = system.order(image, modal, cats, ties="soft", mirror=True)
+        assert torch.equal(both, system.order(*flipped, ties="soft", mirror=True))
+        differs += not torch.equal(system.order(image, modal, cats, ties="soft"), system.order(*flipped, ties="soft"))
+    assert differs  # without it, the untrained net orders some scene differently from its mirror image
+    system.hparams.mirror = True  # the system's default, as a config sets it
+    assert torch.equal(system.order(image, modal, cats, ties="soft"), both)
 
 
 def test_soft_ties_order_the_pairs_eq_3_leaves_unordered():

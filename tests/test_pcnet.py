@@ -45,7 +45,7 @@ def oracle(system: PCNetMSystem, scene) -> None:
     mask where the eraser covers it (what PCNet-M is trained to do)."""
     modal, amodal = scene.modal_masks(), scene.amodal_masks()
 
-    def complete(image, targets, erasers, categories, batch, soft=False):
+    def complete(image, targets, erasers, categories, batch, soft=False, mirror=False):
         out = []
         for t, e in zip(targets, erasers):
             k = next(k for k in range(len(modal)) if torch.equal(modal[k], t))
@@ -166,6 +166,16 @@ def test_mirror_averaged_ordering_is_the_same_for_a_scene_and_its_mirror_image()
     assert differs  # without it, the untrained net orders some scene differently from its mirror image
     system.hparams.mirror = True  # the system's default, as a config sets it
     assert torch.equal(system.order(image, modal, cats, ties="soft"), both)
+    # completion thresholds the two views' averaged probabilities: mirroring the input mirrors the output
+    order = system.order(image, modal, cats)
+    amodal = system.amodal(image, modal, order, cats)
+    assert torch.equal(system.amodal(image.flip(-1), modal.flip(-1), order, cats), amodal.flip(-1))
+    erasers = modal.flip(0)  # each instance erased by another one
+    masks, probs = system.complete_masks(image, modal, erasers, cats, soft=True)
+    views = [system.complete_masks(*(t.flip(-1) if f else t for t in (image, modal, erasers)), cats, soft=True,
+                                   mirror=False)[1] for f in (False, True)]  # fmt: skip
+    torch.testing.assert_close(probs, (views[0] + views[1].flip(-1)) / 2)
+    assert torch.equal(masks, (probs > system.hparams.threshold).float())
 
 
 def test_soft_ties_order_the_pairs_eq_3_leaves_unordered():
@@ -173,7 +183,7 @@ def test_soft_ties_order_the_pairs_eq_3_leaves_unordered():
     modal = torch.zeros(3, 1, 16, 16)
     modal[0, :, 2:8, 2:8], modal[1, :, 2:8, 8:14], modal[2, :, 12:15, 12:15] = 1, 1, 1  # 0 and 1 touch
 
-    def complete(image, targets, erasers, categories, batch, soft=False):
+    def complete(image, targets, erasers, categories, batch, soft=False, mirror=False):
         # no pixel grows past the threshold; the probabilities spill more from instance 1 than from 0
         spill = torch.stack([0.2 * e * (1 + float(t[0, 2:8, 8:14].sum() > 0)) for t, e in zip(targets, erasers)])
         return targets.clone(), ((targets + spill).clamp(max=1) if soft else None)

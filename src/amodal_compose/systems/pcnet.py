@@ -98,9 +98,10 @@ class PCNetMSystem(System):
         ties: how :meth:`order` treats pairs whose increments are equal: ``"none"`` (eq. 3: no edge) or
             ``"soft"`` (decided by the soft increments; not in the paper). The grounded amodal rows of the
             evaluation use this order.
-        mirror: :meth:`order` compares the increments summed over the scene and its mirror image
-            (test-time augmentation, not in the paper; twice the forwards). Both evaluation rows
-            (``pcnet_m``, ``pcnet_m (soft ties)``) and the grounded amodal rows follow it.
+        mirror: test-time augmentation over the scene and its mirror image (not in the paper; twice the
+            forwards): :meth:`order` compares each pair's increments summed over the two views, and
+            :meth:`complete_masks` (so :meth:`amodal`, eq. 4) thresholds the views' averaged
+            probabilities. Every PCNet-M evaluation row follows it.
         max_batch: crops per forward.
         lr, betas, lr_milestones: Adam settings (the paper: SGD 1e-3 with step decays; give ``optimizer``
             and ``lr_milestones`` for it) and the steps at which the rate drops tenfold.
@@ -172,7 +173,7 @@ class PCNetMSystem(System):
     # ------------------------------------------------------------------ partial completion of many targets
     def complete_masks(
         self, image: Tensor, targets: Tensor, erasers: Tensor, categories: Tensor | None = None, batch: bool = True,
-        soft: bool = False,
+        soft: bool = False, mirror: bool | None = None,
     ) -> Tensor | tuple[Tensor, Tensor]:  # fmt: skip
         """``P(M_target; M_eraser, I \\ M_eraser)`` for ``P`` target / eraser pairs of one image, each on
         PCNet's adaptive square around its target, pasted back into the image frame.
@@ -183,17 +184,27 @@ class PCNetMSystem(System):
             categories: ``(P,)`` category indices of the targets (with ``use_category``).
             batch: all crops through the network in batches of ``max_batch``; ``False``: one target at a time.
             soft: also return the network's probabilities, pasted back the same way.
+            mirror: average the probabilities over the scene and its mirror image before the threshold;
+                default: the system's ``mirror``.
 
         Returns:
             ``(P, 1, H, W)`` binary predicted masks of the targets, on ``targets``' device (the crops,
             the network and the pasting run on the system's device: on a GPU, no per-pair CPU work); with
             ``soft``, ``(masks, probabilities)``.
         """
+        mirror = self.hparams.get("mirror", False) if mirror is None else mirror
         with self.inference():
-            hard, probs = self._complete_masks(image, targets, erasers, categories, batch, soft)
+            hard, probs = self._complete_masks(image, targets, erasers, categories, batch, soft, mirror)
         return (hard, probs) if soft else hard
 
-    def _complete_masks(self, image, targets, erasers, categories, batch, soft=False) -> tuple[Tensor, Tensor | None]:
+    def _complete_masks(
+        self, image, targets, erasers, categories, batch, soft=False, mirror=False
+    ) -> tuple[Tensor, Tensor | None]:  # fmt: skip
+        if mirror:  # test-time augmentation: both views' pasted probabilities, averaged, then thresholded
+            views = [self._complete_masks(*(t.flip(-1) if flip else t for t in (image, targets, erasers)), categories,
+                                          batch, soft=True)[1] for flip in (False, True)]  # fmt: skip
+            probs = (views[0] + views[1].flip(-1)) / 2
+            return (probs > self.hparams.threshold).to(targets.dtype), (probs if soft else None)
         size, s = tuple(image.shape[-2:]), int(self.hparams.input_size)
         home, kind = targets.device, targets.dtype
         image, targets, erasers = (t.to(self.device, torch.float32) for t in (image, targets, erasers))
@@ -270,7 +281,9 @@ class PCNetMSystem(System):
     ) -> tuple[list[tuple[int, int]], Tensor, Tensor | None]:  # fmt: skip
         """Neighbouring pairs ``(i, j)``, ``i < j``, and their increments ``(2, P)`` (row 0: ``i`` completed
         with ``j`` as eraser; row 1: the reverse), hard and (with ``soft``) soft, on the CPU; with
-        ``mirror``, summed with those of the mirrored scene (mirroring keeps the neighbour pairs)."""
+        ``mirror``, each view's increments summed (mirroring keeps the neighbour pairs). On val this
+        orders better than the increments of :meth:`complete_masks`' averaged view (0.846 against 0.829
+        over 3 seeds): averaging before the threshold leaves more pairs tied."""
         if mirror:
             pairs, hard, soft_inc = self._dual_growth(image, modal, categories, dilation, batch, soft)
             _, hard_m, soft_m = self._dual_growth(image.flip(-1), modal.flip(-1), categories, dilation, batch, soft)

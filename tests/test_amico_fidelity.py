@@ -15,7 +15,7 @@ from amodal_compose.nets import CompositionNet, ContentGenerator
 from amodal_compose.nets.content import CoarseNet
 from amodal_compose.nets.layers import ContextualAttention
 from amodal_compose.ops.color import reinhard_transfer, smooth_gain, tone_curves
-from amodal_compose.ops.masks import SquareBox, crop_square
+from amodal_compose.ops.masks import SquareBox, crop_square, dilate
 from amodal_compose.structures import Keys
 
 TINY = dict(widths=(8, 16, 16), bottleneck=(16,))
@@ -225,3 +225,63 @@ def test_select_prior_starts_at_the_mean_of_its_candidates_and_learns_to_weigh_t
                       Critic(3, (8, 16), 32), prefill="telea+offsets")  # fmt: skip
     with pytest.raises(ValueError, match=r"2 fill\(s\)"):
         g(obj * vis, vis, inv, telea)
+
+
+def test_holdout_weights_score_each_candidate_on_pixels_held_out_next_to_the_hole():
+    from amodal_compose.baselines import (
+        blend_candidates,
+        holdout_log_weights,
+        inpaint_holdout_blend,
+        telea_and_offsets,
+    )
+
+    ys, xs = torch.meshgrid(torch.arange(32.0), torch.arange(32.0), indexing="ij")
+    stripes = (xs % 6 < 3).float().expand(3, 32, 32)
+    smooth = ((xs / 31) ** 2 + (ys / 31) ** 3).expand(3, 32, 32)  # smooth, and no translation keeps it
+    img = torch.stack([stripes, smooth])
+    hole = torch.zeros(2, 1, 32, 32)
+    hole[..., 10:22, 12:20] = 1
+    known = img * (1 - hole)
+    logw = holdout_log_weights(telea_and_offsets, known, hole)
+    # by hand: hide the known pixels within 4 px of the hole too, fill, score each fill's MSE there
+    held = dilate(hole, 4) * (1 - hole)
+    bigger = torch.maximum(hole, held)
+    cands = telea_and_offsets(img * (1 - bigger), bigger).unflatten(1, (2, 3))
+    mse = ((cands - img[:, None]) ** 2).mean(2).mul(held).flatten(2).sum(-1) / held.flatten(1).sum(1)[:, None]
+    torch.testing.assert_close(logw, -2 * mse.clamp_min(1e-6).log())
+    w = logw.softmax(1)
+    assert w[0, 1] > 0.99  # stripes: the offsets copy is exact, Telea blurs
+    assert w[1, 0] > 0.8  # the smooth ramp: Telea's diffusion continues it better than any copy does
+    blended = inpaint_holdout_blend(known, hole)
+    torch.testing.assert_close(blended * (1 - hole), known)  # known pixels untouched
+    torch.testing.assert_close(blended * hole, blend_candidates(telea_and_offsets(known, hole), logw) * hole)
+    # an image with nothing known near the part that matters weighs its candidates equally
+    far = torch.zeros_like(hole)
+    assert torch.equal(holdout_log_weights(telea_and_offsets, known, hole, far), torch.zeros(2, 2))
+
+
+def test_select_prior_with_holdout_weights_starts_at_their_blend():
+    from amodal_compose.baselines import blend_candidates, holdout_log_weights, telea_and_offsets
+    from amodal_compose.nets import Critic
+    from amodal_compose.systems import ContentSystem
+
+    g = ContentGenerator(8, (1, 1, 1, 1, 1), (8, 8, 16), (2,), prior="select", candidates=2, prior_weights=True)
+    system = ContentSystem(g, Critic(3, (8, 16), 32), prefill="telea+offsets", holdout_ring=4)
+    vis = torch.zeros(2, 1, 32, 32)
+    vis[..., 4:28, 4:16] = 1
+    inv = torch.zeros_like(vis)
+    inv[..., 4:28, 16:28] = 1
+    xs = torch.arange(32.0)
+    obj = torch.stack([(xs % 6 < 3).float().expand(3, 32, 32), (xs / 31).expand(3, 32, 32)]) * (vis + inv)
+    out = system.complete(obj * vis, vis, inv)
+    known, hole = obj * vis, 1 - vis
+    logw = holdout_log_weights(telea_and_offsets, known, hole, inv)
+    assert not torch.allclose(logw.softmax(1), torch.full((2, 2), 0.5))  # the blend is not the mean
+    expected = known + blend_candidates(telea_and_offsets(known, hole), logw) * inv
+    torch.testing.assert_close(out["completed"], expected, atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="go together"):
+        ContentSystem(g, Critic(3, (8, 16), 32), prefill="telea+offsets")
+    with pytest.raises(ValueError, match="needs prior_logits"):
+        g(known, vis, inv, telea_and_offsets(known, hole))
+    with pytest.raises(ValueError, match="prior_weights needs prior='select'"):
+        ContentGenerator(8, (1, 1, 1, 1, 1), (8, 8, 16), (2,), prior="residual", prior_weights=True)

@@ -8,13 +8,15 @@ task               signature                                              baseli
 amodal mask        ``(modal (B,1,H,W), image=None) -> amodal (B,1,H,W)``   ``raw``, ``convex``
 ordering           ``(modal (N,1,H,W), image=None) -> order (N,N)``        ``area``, ``y-axis``, ``convex``
 composition        ``(background, object_image, object_mask) -> image``   ``cut_and_paste``, ``poisson``
-inpainting         ``(image, hole_mask) -> image``                         ``telea``, ``offsets``, ``mean_fill``
+inpainting         ``(image, hole_mask) -> image``                         ``telea``, ``offsets``, ``mean_fill``,
+                                                                          ``held-out blend``
 =================  ====================================================  =========================
 
 Sources: Raw / Convex and Area / Y-axis from PCNet (Tables 1-2) and AMICO (Table 3); Poisson
 blending from AMICO Table 2; classical inpainting (Telea) as the content-completion floor, and a
 copy along the known region's dominant self-similar offsets (after He & Sun 2012), which continues
-stripes and checkers where Telea's diffusion smooths them out.
+stripes and checkers where Telea's diffusion smooths them out; and the two blended per image by how
+well each predicts known pixels held out next to the hole (:func:`holdout_log_weights`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from torch import Tensor
 
 from .ops.classic import convex_hull, poisson_blend, telea_inpaint
 from .ops.graph import neighbour_pairs
+from .ops.masks import dilate
 from .ops.offsets import offset_fill
 
 __all__ = [
@@ -41,6 +44,10 @@ __all__ = [
     "inpaint_telea",
     "inpaint_offsets",
     "inpaint_mean_fill",
+    "telea_and_offsets",
+    "holdout_log_weights",
+    "blend_candidates",
+    "inpaint_holdout_blend",
     "complete_object_baselines",
     "BASELINES",
 ]
@@ -173,6 +180,75 @@ def inpaint_mean_fill(image: Tensor, hole: Tensor, valid: Tensor | None = None) 
     return image * (1 - hole) + mean[..., None, None] * hole
 
 
+def telea_and_offsets(image: Tensor, hole: Tensor) -> Tensor:
+    """Two candidate fills of ``hole`` stacked on the channels, ``(B, 6, H, W)``: Telea's and the copy
+    along self-similar offsets (:func:`inpaint_offsets`, Telea's where no offset reaches)."""
+    telea = inpaint_telea(image, hole)
+    return torch.cat([telea, inpaint_offsets(image, hole, fallback=telea).to(telea)], 1)
+
+
+def holdout_log_weights(
+    fill: Callable[[Tensor, Tensor], Tensor], image: Tensor, hole: Tensor, near: Tensor | None = None,
+    ring: int = 4, power: float = 2.0,
+) -> Tensor:  # fmt: skip
+    """Per-image log-weights of ``K`` candidate fills, from how well each one predicts known pixels held
+    out next to the hole (hold-out validation, not in the source papers): the known pixels within
+    ``ring`` px of ``near`` are hidden too, every candidate fills the larger hole from the pixels left,
+    and candidate ``k`` gets ``-power * log(mse_k)``, its mean squared error on the held-out pixels
+    (so ``softmax`` of the result weighs the candidates by ``mse_k ** -power``).
+
+    On the content bench's val items (150 scenes, 211 hidden regions, 64 px), Telea's fill scores 19.60
+    dB and the offsets copy 19.20; blended per image by these weights they score 20.84 (ring 4, power 2;
+    ring 3 / 5 / 8: 20.80 / 20.86 / 20.64; power 1 / 4: 20.73 / 20.83), where a per-image oracle choice
+    scores 21.15 and the plain average 20.27.
+
+    Args:
+        fill: ``(image, hole) -> (B, 3 * K, H, W)``, the candidates (e.g. :func:`telea_and_offsets`);
+            it must read only the pixels outside ``hole``.
+        image: ``(B, 3, H, W)``; pixels in ``hole`` are never read.
+        hole: ``(B, 1, H, W)`` binary, the unknown pixels.
+        near: ``(B, 1, H, W)``, the part of the hole whose fill matters (e.g. an object's hidden part
+            when ``hole`` also covers the crop around the object); default ``hole``.
+        ring: how far from ``near`` known pixels are held out.
+        power: the weights' sharpness.
+
+    Returns:
+        ``(B, K)`` log-weights; 0 for every candidate of an image with no known pixel in the ring.
+
+    Example:
+        >>> stripes = (torch.arange(32.0) % 8 < 4).float().expand(1, 3, 32, 32).clone()
+        >>> hole = torch.zeros(1, 1, 32, 32); hole[..., 10:20, 10:20] = 1
+        >>> w = holdout_log_weights(telea_and_offsets, stripes * (1 - hole), hole).softmax(1)
+        >>> bool(w[0, 1] > 0.99)  # the offsets copy continues the stripes; Telea blurs them
+        True
+    """
+    hole = (hole > 0.5).float()
+    near = hole if near is None else (near > 0.5).float()
+    held = dilate(near, int(ring)) * (1 - hole)
+    bigger = torch.maximum(hole, held)
+    candidates = fill(image * (1 - bigger), bigger)
+    k = candidates.shape[1] // 3
+    err = (candidates.unflatten(1, (k, 3)) - image[:, None]).pow(2).mean(2)  # (B, K, H, W)
+    count = held.flatten(1).sum(1)
+    mse = (err * held).flatten(2).sum(-1) / count.clamp_min(1)[:, None]
+    logw = -float(power) * mse.clamp_min(1e-6).log()
+    return torch.where(count[:, None] > 0, logw, torch.zeros_like(logw))
+
+
+def blend_candidates(candidates: Tensor, log_weights: Tensor) -> Tensor:
+    """``(B, 3 * K, H, W)`` candidate fills weighed by ``softmax(log_weights)`` ``(B, K)`` -> ``(B, 3, H, W)``."""
+    w = log_weights.softmax(1)
+    return (candidates.unflatten(1, (w.shape[1], 3)) * w[:, :, None, None, None]).sum(1)
+
+
+def inpaint_holdout_blend(image: Tensor, hole: Tensor, near: Tensor | None = None) -> Tensor:
+    """Telea's fill and the offsets copy (:func:`telea_and_offsets`) blended per image by
+    :func:`holdout_log_weights` (ring 4, power 2: the choice on the content bench's val items)."""
+    candidates = telea_and_offsets(image, hole)
+    fill = blend_candidates(candidates, holdout_log_weights(telea_and_offsets, image, hole, near))
+    return torch.where(hole > 0.5, fill, image)
+
+
 def complete_object_baselines(known: Tensor, visible: Tensor, invisible: Tensor) -> dict[str, Tensor]:
     """Every ``"inpainting"`` baseline completing an object's hidden part (AMICO Table 1's rows),
     reading only the visible object pixels (what the content generator gets), pasted into ``m_inv``.
@@ -187,7 +263,12 @@ def complete_object_baselines(known: Tensor, visible: Tensor, invisible: Tensor)
     hole = 1 - visible  # everything not visible is unknown to the baseline, the hole included
     out = {}
     for name, fn in BASELINES["inpainting"].items():
-        filled = fn(known, hole, visible) if name == "mean_fill" else fn(known, hole)
+        if name == "mean_fill":
+            filled = fn(known, hole, visible)
+        elif name == "held-out blend":  # held out next to the hidden part, not the crop around the object
+            filled = fn(known, hole, invisible)
+        else:
+            filled = fn(known, hole)
         out[name] = known * visible + filled.to(known.device) * invisible
     return out
 
@@ -196,5 +277,6 @@ BASELINES: dict[str, dict[str, Callable]] = {
     "amodal_mask": {"raw": amodal_raw, "convex": amodal_convex},
     "ordering": {"area": order_by_area, "y-axis": order_by_yaxis, "convex": order_by_convex},
     "composition": {"cut_and_paste": composite_cut_and_paste, "poisson": composite_poisson},
-    "inpainting": {"telea": inpaint_telea, "offsets": inpaint_offsets, "mean_fill": inpaint_mean_fill},
+    "inpainting": {"telea": inpaint_telea, "offsets": inpaint_offsets, "mean_fill": inpaint_mean_fill,
+                   "held-out blend": inpaint_holdout_blend},
 }

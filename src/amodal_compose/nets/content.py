@@ -17,7 +17,11 @@ and lets the coarse stage choose between them per pixel: it sees every candidate
 weights over them (uniform at initialisation, so training starts from their average) plus a
 correction of the weighted fill; the refine stage is residual as above. Where one candidate is right
 and the other wrong the weights can pick it at full resolution, which a correction computed through
-the coarse net's 1/4-resolution bottleneck cannot.
+the coarse net's 1/4-resolution bottleneck cannot. With ``prior_weights=True`` the generator also
+takes per-image log-weights of the candidates (e.g. from how well each predicts known pixels held out
+next to the hole, :func:`~amodal_compose.baselines.holdout_log_weights`): they are added to the
+selection logits, so training starts from that blend instead of the plain average, and the coarse net
+sees the weights as constant input channels, so it can learn where to trust them.
 """
 
 from __future__ import annotations
@@ -152,12 +156,15 @@ class ContentGenerator(RecordedInit):
             zero-initialised correction) or ``"select"`` (``prior`` stacks ``candidates`` fills and
             the coarse stage weighs them per pixel); see the module's documentation.
         candidates: the number of candidate fills with ``prior="select"`` (ignored otherwise).
+        prior_weights: with ``prior="select"``, ``forward`` also takes ``prior_logits`` ``(B, K)``,
+            log-weights of the candidates that the selection starts from (see the module's documentation).
 
     Shape:
         object ``(B, 3, H, W)`` (every pixel outside ``m_inv`` is read: the object alone, zero
         outside its mask, as in the paper, or the object on its scene for the ablation), ``m_vis``,
         ``m_inv`` ``(B, 1, H, W)`` and, with a prior, ``prior`` ``(B, 3 * K, H, W)`` (K = 1 for
-        ``"residual"``, ``candidates`` for ``"select"``) -> ``{"coarse", "refine", "completed"}``,
+        ``"residual"``, ``candidates`` for ``"select"``; with ``prior_weights``, ``prior_logits``
+        ``(B, K)``) -> ``{"coarse", "refine", "completed"}``,
         each ``(B, 3, H, W)``; ``completed`` keeps the known pixels and takes the refined ones in
         ``m_inv``. ``H, W`` must be multiples of ``8 * attention_rate``.
 
@@ -181,6 +188,7 @@ class ContentGenerator(RecordedInit):
         coarse_skips: bool = False,
         prior: Literal["none", "residual", "select"] = "none",
         candidates: int = 2,
+        prior_weights: bool = False,
     ) -> None:
         super().__init__()
         self.record_init(locals())
@@ -190,9 +198,12 @@ class ContentGenerator(RecordedInit):
             raise ValueError(f"prior must be 'none', 'residual' or 'select', got {prior!r}")
         if prior == "select" and int(candidates) < 1:
             raise ValueError(f"candidates must be at least 1, got {candidates}")
-        self.attend, self.prior = attend, prior
+        if prior_weights and prior != "select":
+            raise ValueError(f"prior_weights needs prior='select', got prior={prior!r}")
+        self.attend, self.prior, self.prior_weights = attend, prior, bool(prior_weights)
         self.candidates = int(candidates) if prior == "select" else (0 if prior == "none" else 1)
         extra = 3 * self.candidates if prior == "select" else 0  # the candidates themselves
+        extra += self.candidates if self.prior_weights else 0  # and their prior weights, as constant maps
         weights = self.candidates if prior == "select" else 0  # their per-pixel logits
         self.coarse = CoarseNet(5 + extra, coarse_width, coarse_repeats, coarse_skips, 3 + weights)
         self.refine = RefineNet(5, refine_widths, refine_dilations, softmax_scale, propagate, attention_rate)
@@ -202,11 +213,15 @@ class ContentGenerator(RecordedInit):
             _zero_features(self.refine.out)
 
     def forward(
-        self, object_image: Tensor, visible: Tensor, invisible: Tensor, prior: Tensor | None = None
-    ) -> dict[str, Tensor]:
+        self, object_image: Tensor, visible: Tensor, invisible: Tensor, prior: Tensor | None = None,
+        prior_logits: Tensor | None = None,
+    ) -> dict[str, Tensor]:  # fmt: skip
         if (prior is None) != (self.prior == "none"):
             raise ValueError(f"ContentGenerator(prior={self.prior!r}) "
                              f"{'needs' if prior is None else 'takes no'} a prior fill")  # fmt: skip
+        if (prior_logits is None) == self.prior_weights:
+            raise ValueError(f"ContentGenerator(prior_weights={self.prior_weights}) "
+                             f"{'needs' if prior_logits is None else 'takes no'} prior_logits")  # fmt: skip
         if object_image.ndim != 4 or object_image.shape[1] != 3:
             raise ValueError(f"object_image: expected (B, 3, H, W), got {tuple(object_image.shape)}")
         if visible.shape != invisible.shape or visible.shape[-2:] != object_image.shape[-2:]:
@@ -223,10 +238,18 @@ class ContentGenerator(RecordedInit):
                              f"({self.candidates} fill(s)), got {tuple(prior.shape)}")  # fmt: skip
         if self.prior == "select":
             fills = prior.unflatten(1, (self.candidates, 3)) * invisible[:, None]  # (B, K, 3, H, W)
-            start = known + fills.mean(1)
-            out = self.coarse(torch.cat([start, visible, invisible, fills.flatten(1, 2)], 1))
-            # logits in [-4, 4] ((tanh + 1) / 2 = 0.5 is 0: equal weights at initialisation)
-            weights = torch.softmax(4 * (2 * out[:, 3:] - 1), 1)
+            if prior_logits is None:  # equal weights: start from the candidates' mean
+                start, inputs, bias = known + fills.mean(1), [], 0.0
+            else:
+                if prior_logits.shape != (len(known), self.candidates):
+                    raise ValueError(f"prior_logits: expected {(len(known), self.candidates)}, "
+                                     f"got {tuple(prior_logits.shape)}")  # fmt: skip
+                bias = prior_logits.to(known)[..., None, None]  # (B, K, 1, 1)
+                start = known + (bias.softmax(1)[:, :, None] * fills).sum(1)
+                inputs = [bias.softmax(1).expand(-1, -1, h, w)]  # the prior weights, as constant maps
+            out = self.coarse(torch.cat([start, visible, invisible, fills.flatten(1, 2), *inputs], 1))
+            # logits in [-4, 4] ((tanh + 1) / 2 = 0.5 is 0: the prior's weights at initialisation)
+            weights = torch.softmax(4 * (2 * out[:, 3:] - 1) + bias, 1)
             chosen = known + (weights[:, :, None] * fills).sum(1)
             coarse = (chosen + 2 * out[:, :3] - 1).clamp(0, 1)
         else:

@@ -8,7 +8,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from ..baselines import BASELINES, complete_object_baselines, inpaint_offsets, inpaint_telea
+from ..baselines import BASELINES, complete_object_baselines, holdout_log_weights, inpaint_telea, telea_and_offsets
 from ..losses.amico import object_reconstruction_loss
 from ..losses.gan import gradient_penalty, wgan_critic_loss, wgan_generator_loss
 from ..metrics import BinnedImageMetrics, MethodMetrics
@@ -54,6 +54,12 @@ class ContentSystem(System):
             candidate fills, Telea's and the ``offsets`` baseline's copy along the object's
             self-similar offsets, which a generator built with ``prior="select", candidates=2`` weighs
             per pixel and corrects (both not in the paper).
+        holdout_ring: with ``prefill="telea+offsets"`` and a generator built with
+            ``prior_weights=True``: the selection starts from each object's blend of the two candidates
+            weighed by how well each predicts the visible pixels within this many px of the hidden part
+            when they are hidden too (:func:`~amodal_compose.baselines.holdout_log_weights`; not in the
+            paper; 0: off, the plain average). The ``held-out blend`` baseline row is that blend alone.
+        holdout_power: the sharpness of those weights (``mse ** -power``).
         lr, betas: Adam for both networks when no factories are given (paper A.2: 1e-4, (0.5, 0.9)).
         generator_optimizer, critic_optimizer: optional ``params -> Optimizer`` factories.
 
@@ -82,6 +88,8 @@ class ContentSystem(System):
         warmup_steps: int = 0,
         keep_background: bool = False,
         prefill: Literal["none", "telea", "telea+offsets"] = "none",
+        holdout_ring: int = 0,
+        holdout_power: float = 2.0,
         lr: float = 1e-4,
         betas: tuple[float, float] = (0.5, 0.9),
         generator_optimizer: OptimizerFactory | None = None,
@@ -99,6 +107,12 @@ class ContentSystem(System):
         if (getattr(self.generator, "prior", "none"), getattr(self.generator, "candidates", 0)) != (prior, count):
             raise ValueError(f"prefill={prefill!r} needs a generator with prior={prior!r}"
                              + (f" and candidates={count}" if prior == "select" else ""))  # fmt: skip
+        if holdout_ring < 0:
+            raise ValueError(f"holdout_ring must be >= 0, got {holdout_ring}")
+        if holdout_ring and prefill != "telea+offsets":
+            raise ValueError(f"holdout_ring weighs the candidates of prefill='telea+offsets', not {prefill!r}")
+        if bool(holdout_ring) != bool(getattr(self.generator, "prior_weights", False)):
+            raise ValueError("holdout_ring > 0 and a generator built with prior_weights=True go together")
         self.factories = (generator_optimizer, critic_optimizer)
         self.setup_evaluation(
             ("f_content", *BASELINES["inpainting"]),
@@ -111,10 +125,14 @@ class ContentSystem(System):
             return self.generator(object_image, visible, invisible)
         # the baselines' own fills: from the visible object pixels alone (Telea: cv2, on the CPU)
         known, hole = object_image * visible, 1 - visible
-        prior = inpaint_telea(known, hole).to(object_image)
-        if self.hparams.prefill == "telea+offsets":
-            prior = torch.cat([prior, inpaint_offsets(known, hole, fallback=prior).to(object_image)], 1)
-        return self.generator(object_image, visible, invisible, prior)
+        if self.hparams.prefill == "telea":
+            return self.generator(object_image, visible, invisible, inpaint_telea(known, hole).to(object_image))
+        prior = telea_and_offsets(known, hole).to(object_image)
+        if not self.hparams.get("holdout_ring", 0):
+            return self.generator(object_image, visible, invisible, prior)
+        hp = self.hparams
+        logits = holdout_log_weights(telea_and_offsets, known, hole, invisible, hp.holdout_ring, hp.holdout_power)
+        return self.generator(object_image, visible, invisible, prior, logits.to(object_image))
 
     def complete(self, object_image, visible, invisible) -> dict[str, Tensor]:
         """Complete an object's hidden part (AMICO section 3.1): ``{"coarse", "completed"}``, each

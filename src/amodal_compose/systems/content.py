@@ -37,7 +37,7 @@ class ContentSystem(System):
     Batch keys (from :class:`~amodal_compose.data.datamodules.ContentDataModule`): ``TARGET`` (I_o),
     ``MODAL_MASK`` (m_vis), ``INVISIBLE_MASK`` (m_inv), ``IMAGE`` (with ``keep_background``).
     Validation and test log L1 / PSNR / SSIM on the invisible region for ``f_content``, ``telea``,
-    ``offsets`` and ``mean_fill`` (``val/psnr/all/f_content`` ...).
+    ``offsets``, ``mean_fill`` and ``held-out blend`` (``val/psnr/all/f_content`` ...).
 
     Args:
         generator, critic: the networks (defaults: the paper's sizes at 256 px).

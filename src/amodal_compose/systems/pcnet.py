@@ -409,8 +409,8 @@ class PCNetCSystem(System):
     pretrained VGG is downloaded), ``lambda_adv`` hinge GAN. Manual optimisation: G and D alternate.
 
     Validation and test (:class:`~amodal_compose.data.datamodules.PCNetCDataModule`) score L1 / PSNR /
-    SSIM in the hole for ``pcnet_c``, ``telea``, ``offsets`` and ``mean_fill``, on the real occlusions
-    of synthetic scenes: the items f_content is scored on.
+    SSIM in the hole for ``pcnet_c``, ``telea``, ``offsets``, ``mean_fill`` and ``held-out blend``, on
+    the real occlusions of synthetic scenes: the items f_content is scored on.
 
     Args:
         generator, discriminator: the networks (defaults: ``PartialUNet(5)``, ``PatchDiscriminator(3)``).

@@ -16,7 +16,7 @@ from amodal_compose.metrics import OrderingAccuracy
 from amodal_compose.nets.inpainting import PartialConv2d, PartialUNet, PatchDiscriminator
 from amodal_compose.nets.pcnet import PartialMaskNet
 from amodal_compose.ops.graph import ancestors
-from amodal_compose.ops.masks import dilate
+from amodal_compose.ops.masks import context_square, dilate
 from amodal_compose.pipeline.scene import paint_order
 from amodal_compose.structures import Keys
 from amodal_compose.systems import PCNetCSystem, PCNetMSystem
@@ -45,7 +45,7 @@ def oracle(system: PCNetMSystem, scene) -> None:
     mask where the eraser covers it (what PCNet-M is trained to do)."""
     modal, amodal = scene.modal_masks(), scene.amodal_masks()
 
-    def complete(image, targets, erasers, categories, batch, soft=False, mirror=False):
+    def complete(image, targets, erasers, categories, batch, soft=False, mirror=False, scale=1.0):
         out = []
         for t, e in zip(targets, erasers):
             k = next(k for k in range(len(modal)) if torch.equal(modal[k], t))
@@ -178,12 +178,43 @@ def test_mirror_averaged_ordering_is_the_same_for_a_scene_and_its_mirror_image()
     assert torch.equal(masks, (probs > system.hparams.threshold).float())
 
 
+def test_ordering_over_crop_scales_sums_each_scales_increments():
+    system = tiny_m()
+    with torch.no_grad():  # an untrained net whose output depends on its inputs
+        for p in system.net.parameters():
+            p.add_(torch.randn_like(p) * 0.3)
+    scales = (0.8, 1.0, 1.2)
+    differs = 0
+    for scene in scenes_with_occlusion(4):
+        image, modal, cats = scene.image, scene.modal_masks(), scene.categories()
+        assert torch.equal(system.order(image, modal, cats, scales=(1.0,)), system.order(image, modal, cats))
+        for mirror in (False, True):
+            pairs, hard, soft = system._dual_growth(image, modal, cats, None, True, True, mirror, scales)
+            views = [system._dual_growth(image, modal, cats, None, True, True, mirror, (s,)) for s in scales]
+            assert [v[0] for v in views] == [pairs] * 3
+            torch.testing.assert_close(hard, sum(v[1] for v in views))
+            torch.testing.assert_close(soft, sum(v[2] for v in views))
+            differs += not torch.equal(views[0][2], views[1][2])
+        multi = system.order(image, modal, cats, scales=scales, mirror=True)
+        assert torch.equal(multi, system.order(image, modal, cats, scales=scales, mirror=True, batch=False))
+    assert differs  # another crop scale gives other increments
+    system.hparams.scales = scales  # the system's default, as a config sets it
+    assert torch.equal(system.order(image, modal, cats, mirror=True), multi)
+    # a scale is PCNet's square resized: 1.2 crops a 20 % wider context around the same box
+    box = (10, 10, 20, 40)
+    assert context_square(box, (64, 64), scale=1.2).side == round(1.2 * context_square(box, (64, 64)).side)
+    with pytest.raises(ValueError, match="scales"):
+        system.order(image, modal, scales=(0.0,))
+    with pytest.raises(ValueError, match="scales"):
+        PCNetMSystem(scales=())
+
+
 def test_soft_ties_order_the_pairs_eq_3_leaves_unordered():
     system = tiny_m()
     modal = torch.zeros(3, 1, 16, 16)
     modal[0, :, 2:8, 2:8], modal[1, :, 2:8, 8:14], modal[2, :, 12:15, 12:15] = 1, 1, 1  # 0 and 1 touch
 
-    def complete(image, targets, erasers, categories, batch, soft=False, mirror=False):
+    def complete(image, targets, erasers, categories, batch, soft=False, mirror=False, scale=1.0):
         # no pixel grows past the threshold; the probabilities spill more from instance 1 than from 0
         spill = torch.stack([0.2 * e * (1 + float(t[0, 2:8, 8:14].sum() > 0)) for t, e in zip(targets, erasers)])
         return targets.clone(), ((targets + spill).clamp(max=1) if soft else None)

@@ -1,9 +1,11 @@
 """Slow checks (``make test-slow``; ``make test`` leaves them out): each network trained for about a
 minute on the CPU, through its bench recipe at a reduced budget, must beat its weakest baseline on the
 held-out test scenes. Not a benchmark (``make bench`` has the figures), a guard against a network that
-does not learn at all. (The content recipes, f_content and PCNet-C, start from Telea's fill
-(``prefill: telea``), so for them this guards against a correction that makes the fill worse than a
-mean fill, not against a network that learns nothing; their gain over Telea is a bench figure.)"""
+does not learn at all. (The content recipes start from classical fills, PCNet-C from Telea's
+(``prefill: telea``) and f_content from the held-out blend of Telea's and the offsets copy
+(``prefill: telea+offsets``, ``holdout_ring``), so for them this guards against a correction that makes
+the fill worse than a mean fill, not against a network that learns nothing; their gain over Telea is a
+bench figure.)"""
 
 import pytest
 

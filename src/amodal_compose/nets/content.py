@@ -245,8 +245,9 @@ class ContentGenerator(RecordedInit):
                     raise ValueError(f"prior_logits: expected {(len(known), self.candidates)}, "
                                      f"got {tuple(prior_logits.shape)}")  # fmt: skip
                 bias = prior_logits.to(known)[..., None, None]  # (B, K, 1, 1)
-                start = known + (bias.softmax(1)[:, :, None] * fills).sum(1)
-                inputs = [bias.softmax(1).expand(-1, -1, h, w)]  # the prior weights, as constant maps
+                start_w = bias.softmax(1)
+                start = known + (start_w[:, :, None] * fills).sum(1)
+                inputs = [start_w.expand(-1, -1, h, w)]  # the prior weights, as constant maps
             out = self.coarse(torch.cat([start, visible, invisible, fills.flatten(1, 2), *inputs], 1))
             # logits in [-4, 4] ((tanh + 1) / 2 = 0.5 is 0: the prior's weights at initialisation)
             weights = torch.softmax(4 * (2 * out[:, 3:] - 1) + bias, 1)

@@ -58,7 +58,8 @@ class ContentSystem(System):
             ``prior_weights=True``: the selection starts from each object's blend of the two candidates
             weighed by how well each predicts the visible pixels within this many px of the hidden part
             when they are hidden too (:func:`~amodal_compose.baselines.holdout_log_weights`; not in the
-            paper; 0: off, the plain average). The ``held-out blend`` baseline row is that blend alone.
+            paper; 0: off, the plain average). The ``held-out blend`` baseline row is that blend alone
+            at ring 4 and power 2 (the bench recipe's settings).
         holdout_power: the sharpness of those weights (``mse ** -power``).
         lr, betas: Adam for both networks when no factories are given (paper A.2: 1e-4, (0.5, 0.9)).
         generator_optimizer, critic_optimizer: optional ``params -> Optimizer`` factories.
@@ -128,10 +129,10 @@ class ContentSystem(System):
         if self.hparams.prefill == "telea":
             return self.generator(object_image, visible, invisible, inpaint_telea(known, hole).to(object_image))
         prior = telea_and_offsets(known, hole).to(object_image)
-        if not self.hparams.get("holdout_ring", 0):
+        ring = self.hparams.get("holdout_ring", 0)  # 0 for checkpoints saved before the option existed
+        if not ring:
             return self.generator(object_image, visible, invisible, prior)
-        hp = self.hparams
-        logits = holdout_log_weights(telea_and_offsets, known, hole, invisible, hp.holdout_ring, hp.holdout_power)
+        logits = holdout_log_weights(telea_and_offsets, known, hole, invisible, ring, self.hparams.holdout_power)
         return self.generator(object_image, visible, invisible, prior, logits.to(object_image))
 
     def complete(self, object_image, visible, invisible) -> dict[str, Tensor]:

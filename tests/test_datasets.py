@@ -89,6 +89,22 @@ def test_augment_tracks_instances_and_depends_only_on_its_seed():
         assert inst.category == src.category and inst.depth == src.depth
 
 
+def test_visible_only_scenes_augment_like_the_whole_scene():
+    """Items built from visible data alone (PCNet's pairs) augment the scene without its layers, amodal
+    masks and background: the same draws move the image and the visible masks exactly as before."""
+    from amodal_compose.data.pairs import PartialMaskPairs
+
+    s = generate_scene(3, 64)
+    v = s.visible_only()
+    assert all(i.layer is None and i.amodal_mask is None for i in v.instances) and v.background is None
+    assert torch.equal(v.modal_masks(), s.modal_masks()) and torch.equal(v.order, s.order)
+    aug = SceneAugment(AugmentConfig(hflip=0.5, p_affine=1.0))
+    for seed in range(4):
+        whole, part = aug(s, seed=seed), aug(v, seed=seed)
+        assert torch.equal(whole.image, part.image) and torch.equal(whole.modal_masks(), part.modal_masks())
+    assert PartialMaskPairs.visible_only and not InstanceCrops.visible_only
+
+
 def test_augment_flip_is_exact_and_reproducible():
     s = generate_scene(3, 64)
     aug = SceneAugment(AugmentConfig(hflip=1.0, p_affine=0.0, color_jitter=0.0, hue=0.0), seed=0)

@@ -284,6 +284,15 @@ class Scene:
                 image = torch.where(inst.amodal_mask > 0.5, inst.layer, image)
         return image
 
+    def visible_only(self) -> Scene:
+        """A copy with only what a photo shows: the image and each instance's visible mask, category,
+        depth and meta (no layers, amodal masks or background; the order is kept). Augmenting it moves
+        far fewer arrays than the whole scene, for items built from visible data alone."""
+        instances = [Instance.trusted(modal_mask=i.modal_mask, category=i.category, depth=i.depth, meta=i.meta)
+                     for i in self.instances]  # fmt: skip
+        return Scene.trusted(image=self.image, instances=instances, order=self.order, scene_id=self.scene_id,
+                             meta=self.meta)  # fmt: skip
+
     def with_instances(self, keep: list[int]) -> Scene:
         """A copy holding only the instances at ``keep`` (order matrix sliced to match)."""
         order = None if self.order is None else self.order[keep][:, keep]

@@ -149,6 +149,10 @@ class InstanceDataset(Dataset):
         num_workers: processes that read the scenes while indexing.
     """
 
+    #: :meth:`build` reads only the image and the visible masks of an augmented scene, so augmentation
+    #: moves only those (:meth:`~amodal_compose.structures.Scene.visible_only`; the same draws, less work).
+    visible_only: bool = False
+
     def __init__(
         self, scenes: SceneSource, train: bool = False, seed: int = 0, augment: SceneAugment | None = None,
         min_visible_pixels: int = 4, num_workers: int = 0,
@@ -194,7 +198,7 @@ class InstanceDataset(Dataset):
     def _augmented(self, scene: Scene, k: int, draws: ItemDraws) -> tuple[Scene, int]:
         """The augmented scene and the instance's new position in it; the scene unchanged when the
         augmentation moved the instance out of view or made it ineligible (a rare shift or scale)."""
-        out = self.augment(scene, seed=draws.seed("augment"))
+        out = self.augment(scene.visible_only() if self.visible_only else scene, seed=draws.seed("augment"))
         for j, inst in enumerate(out.instances):
             if inst.meta.get("source_index") == k:
                 return (out, j) if self.eligible(InstanceStats.of(inst)) else (scene, k)

@@ -326,6 +326,8 @@ class _PartialPairs(InstanceDataset):
         train, seed, augment, num_workers: see :class:`~amodal_compose.data.datasets.InstanceDataset`.
     """
 
+    visible_only = True  # PCNet trains on modal masks (and the image) alone
+
     def __init__(
         self, scenes: SceneSource, crop_size: int = 64, eraser_range: tuple[float, float] = (0.05, 0.7),
         jitter: tuple[float, float] = (0.2, 0.1), min_visible_pixels: int = 16, train: bool = False, seed: int = 0,

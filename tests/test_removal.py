@@ -87,6 +87,17 @@ def test_select_segment_follows_the_argmax_labelling_when_no_class_is_sure():
     assert prob.max() < 0.5 and hard.sum() == 36 and hard[0, 0, 4:10, 4:10].all()
 
 
+@pytest.mark.parametrize("reconstruction", ["output", "composite"])
+def test_joint_stage_reconstruction_options_train(reconstruction):
+    pl.seed_everything(0)
+    joint = tiny("joint", reconstruction=reconstruction)
+    before = [p.clone() for p in joint.segmenter.parameters()]
+    fit(joint, steps=2)
+    assert not all(torch.equal(a, b) for a, b in zip(before, joint.segmenter.parameters()))
+    with pytest.raises(ValueError, match="reconstruction"):
+        tiny("joint", reconstruction="raw")
+
+
 def test_copy_paste_triplets():
     dm = RemovalDataModule(**DM)
     dm.setup("fit")

@@ -126,6 +126,11 @@ class RemovalSystem(System):
             segmentation mask can ask for ``["inpainter, segmentation mask"]``.
         lambda_*: the loss weights above; ``lambda_x = 0`` is the paper's "without MEL".
         alpha: eq. 9's shift of the zero level (in units of the image diagonal).
+        reconstruction: what eq. 7 compares with ``I_G``: the image inpainter's ``"output"`` (EdgeConnect's
+            reading) or the ``"composite"`` (the image outside the mask, the output inside: the filled
+            image a user gets and evaluation scores). Only the composite depends on the mask itself, so
+            in the joint stage its L1 tells the segmentation network directly which pixels masking
+            helps (uncovered object pixels) and which it hurts (background the mask took).
         canny_sigma, canny_thresholds: the edge detector (:func:`~amodal_compose.ops.canny_edges`).
         lr, betas: Adam for the generators and the critics when no ``optimizer`` factory is given (paper,
             joint stage: 1e-5).
@@ -163,6 +168,7 @@ class RemovalSystem(System):
         lambda_ir: float = 1.0,
         lambda_x: float = 1000.0,
         alpha: float = 0.03,
+        reconstruction: Literal["output", "composite"] = "output",
         canny_sigma: float = 1.0,
         canny_thresholds: tuple[float, float] = (0.1, 0.2),
         lr: float = 1e-4,
@@ -172,6 +178,8 @@ class RemovalSystem(System):
         super().__init__()
         if stage not in ("segmentation", "inpainters", "joint"):
             raise ValueError(f"stage must be 'segmentation', 'inpainters' or 'joint', got {stage!r}")
+        if reconstruction not in ("output", "composite"):
+            raise ValueError(f"reconstruction must be 'output' or 'composite', got {reconstruction!r}")
         self.save_hyperparameters(ignore=[*NETS, "optimizer"])
         self.automatic_optimization = False
         k = int(num_classes)
@@ -310,7 +318,7 @@ class RemovalSystem(System):
         terms["ig"], terms["if"], fake_feats = self._generator_terms(self.image_critic, real_feats["i"], out["raw"])
         terms["sc"] = F.cross_entropy(out["seg_logits"], clean_labels)
         terms["is"] = style_loss(real_feats["i"], fake_feats)
-        terms["ir"] = masked_l1(out["raw"], clean, target)
+        terms["ir"] = masked_l1(out["image" if hp.get("reconstruction") == "composite" else "raw"], clean, target)
         loss = (hp.lambda_eg * terms["eg"] + hp.lambda_ef * terms["ef"] + hp.lambda_sg * terms["sg"]
                 + hp.lambda_sc * terms["sc"] + hp.lambda_ig * terms["ig"] + hp.lambda_if * terms["if"]
                 + hp.lambda_is * terms["is"] + hp.lambda_ir * terms["ir"])  # fmt: skip

@@ -103,6 +103,11 @@ def test_visible_only_scenes_augment_like_the_whole_scene():
         whole, part = aug(s, seed=seed), aug(v, seed=seed)
         assert torch.equal(whole.image, part.image) and torch.equal(whole.modal_masks(), part.modal_masks())
     assert PartialMaskPairs.visible_only and not InstanceCrops.visible_only
+    pairs = PartialMaskPairs(SyntheticScenes(6, 32, "train"), crop_size=32, train=True, augment=aug)
+    fast = [pairs[(1, i)] for i in range(len(pairs))]
+    pairs.visible_only = False  # the whole scene augmented: the very same items
+    for a, b in zip(fast, (pairs[(1, i)] for i in range(len(pairs)))):
+        assert all(torch.equal(torch.as_tensor(a[k]), torch.as_tensor(b[k])) for k in a)
 
 
 def test_augment_flip_is_exact_and_reproducible():

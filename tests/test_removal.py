@@ -87,15 +87,33 @@ def test_select_segment_follows_the_argmax_labelling_when_no_class_is_sure():
     assert prob.max() < 0.5 and hard.sum() == 36 and hard[0, 0, 4:10, 4:10].all()
 
 
+def test_reconstruction_composite_scores_the_filled_image_and_reaches_the_mask():
+    torch.manual_seed(0)
+    clean, image = torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8)
+    target = torch.zeros(1, 1, 8, 8)
+    target[..., 2:6, 2:6] = 1
+    image = image * target + clean * (1 - target)  # the object differs from I_G only on m_G
+    mask = target.clone().requires_grad_(True)
+    raw = torch.where(target > 0, clean, torch.rand_like(clean))  # right inside the mask, wrong outside
+    out = {"raw": raw, "image": image * (1 - mask) + raw * mask}  # what fill returns
+    composite, output = tiny("joint", reconstruction="composite"), tiny("joint")
+    assert output.reconstruction_loss(out, clean, target) > 0.1  # the raw output is scored everywhere
+    loss = composite.reconstruction_loss(out, clean, target)
+    assert loss == 0  # the filled image is I_G
+    shrunk = dict(out, image=image * (1 - mask * 0.5) + raw * mask * 0.5)
+    composite.reconstruction_loss(shrunk, clean, target).backward()
+    assert mask.grad[target > 0].lt(0).all()  # unmasking object pixels costs: the L1 pushes the mask up there
+    with pytest.raises(ValueError, match="reconstruction"):
+        tiny("joint", reconstruction="raw")
+
+
 @pytest.mark.parametrize("reconstruction", ["output", "composite"])
-def test_joint_stage_reconstruction_options_train(reconstruction):
+def test_joint_stage_trains_with_either_reconstruction(reconstruction):
     pl.seed_everything(0)
     joint = tiny("joint", reconstruction=reconstruction)
     before = [p.clone() for p in joint.segmenter.parameters()]
     fit(joint, steps=2)
     assert not all(torch.equal(a, b) for a, b in zip(before, joint.segmenter.parameters()))
-    with pytest.raises(ValueError, match="reconstruction"):
-        tiny("joint", reconstruction="raw")
 
 
 def test_copy_paste_triplets():

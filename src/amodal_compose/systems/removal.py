@@ -318,7 +318,7 @@ class RemovalSystem(System):
         terms["ig"], terms["if"], fake_feats = self._generator_terms(self.image_critic, real_feats["i"], out["raw"])
         terms["sc"] = F.cross_entropy(out["seg_logits"], clean_labels)
         terms["is"] = style_loss(real_feats["i"], fake_feats)
-        terms["ir"] = masked_l1(out["image" if hp.get("reconstruction") == "composite" else "raw"], clean, target)
+        terms["ir"] = self.reconstruction_loss(out, clean, target)
         loss = (hp.lambda_eg * terms["eg"] + hp.lambda_ef * terms["ef"] + hp.lambda_sg * terms["sg"]
                 + hp.lambda_sc * terms["sc"] + hp.lambda_ig * terms["ig"] + hp.lambda_if * terms["if"]
                 + hp.lambda_is * terms["is"] + hp.lambda_ir * terms["ir"])  # fmt: skip
@@ -330,6 +330,12 @@ class RemovalSystem(System):
         self.log("train/d_loss", d_loss, batch_size=n)
         self.log_dict({f"train/{k}": v for k, v in terms.items()}, batch_size=n)
         return loss.detach()
+
+    def reconstruction_loss(self, out: dict, clean: Tensor, target: Tensor) -> Tensor:
+        """Eq. 7 on what ``reconstruction`` names: :meth:`fill`'s ``"raw"`` output or its filled
+        ``"image"`` (the composite), against the clean image ``I_G``, normalised by ``|m_G|``."""
+        composite = self.hparams.get("reconstruction", "output") == "composite"
+        return masked_l1(out["image" if composite else "raw"], clean, target)
 
     def _step(self, opt, other, loss: Tensor) -> None:
         opt.zero_grad(set_to_none=True)

@@ -146,9 +146,10 @@ def test_batched_ordering_equals_the_per_pair_loop():
             p.add_(torch.randn_like(p) * 0.3)
     for scene in scenes_with_occlusion(3):
         modal = scene.modal_masks()
-        for ties, mirror in (("none", False), ("soft", False), ("soft", True)):
-            assert torch.equal(system.order(scene.image, modal, batch=True, ties=ties, mirror=mirror),
-                               system.order(scene.image, modal, batch=False, ties=ties, mirror=mirror))  # fmt: skip
+        for ties, mirror, context in (("none", False, 0), ("soft", False, 0), ("soft", True, 0), ("soft", True, 2)):
+            assert torch.equal(system.order(scene.image, modal, batch=True, ties=ties, mirror=mirror, context=context),
+                               system.order(scene.image, modal, batch=False, ties=ties, mirror=mirror,
+                                            context=context))  # fmt: skip
 
 
 def test_mirror_averaged_ordering_is_the_same_for_a_scene_and_its_mirror_image():
@@ -207,6 +208,48 @@ def test_ordering_over_crop_scales_sums_each_scales_increments():
         system.order(image, modal, scales=(0.0,))
     with pytest.raises(ValueError, match="scales"):
         PCNetMSystem(scales=())
+
+
+def test_context_passes_order_an_instance_cut_by_two_occluders():
+    """Eq. 3 judges instance 0, hidden by 1 on the left and by 2 on the right, with one occluder erased at a
+    time; a completion that restores a silhouette only when every cut is erased (a shape prior cannot
+    explain the other cut) then grows neither way and eq. 3 leaves both pairs unordered. A context pass
+    erases 0's every neighbour with the pair's: 0 grows into 1 and into 2, and both come out in front;
+    the grounded passes after it keep that order, and a perfect completion keeps every order right."""
+    amodal = torch.zeros(3, 1, 16, 16)
+    amodal[0, :, 4:12, 4:12], amodal[1, :, 3:13, 1:6], amodal[2, :, 3:13, 10:15] = 1, 1, 1
+    modal = amodal.clone()
+    modal[0] *= (1 - amodal[1]) * (1 - amodal[2])  # 1 and 2 in front of 0
+
+    def complete(image, targets, erasers, categories, batch, soft=False, mirror=False, scale=1.0):
+        out = []
+        for t, e in zip(targets, erasers):
+            k = next(k for k in range(len(modal)) if torch.equal(modal[k], t))
+            whole = ((amodal[k] - modal[k]) * (1 - e)).sum() == 0  # every hidden pixel under the eraser
+            out.append(torch.maximum(t, amodal[k] * e) if whole else t)
+        return torch.stack(out), (torch.stack(out) if soft else None)
+
+    system = tiny_m()
+    system._complete_masks = complete
+    image = torch.rand(3, 16, 16)
+    assert system.order(image, modal).sum() == 0  # eq. 3: no growth either way, no edge
+    truth = torch.zeros(3, 3, dtype=torch.int64)
+    truth[1, 0] = truth[2, 0] = 1
+    for passes in (1, 2, 3):
+        for batch in (True, False):
+            assert torch.equal(system.order(image, modal, context=passes, batch=batch), truth)
+    system.hparams.context = 2  # the system's default, as a config sets it
+    assert torch.equal(system.order(image, modal), truth)
+    assert system.order(image, modal, context=0).sum() == 0
+    with pytest.raises(ValueError, match="context"):
+        system.order(image, modal, context=-1)
+    with pytest.raises(ValueError, match="context"):
+        PCNetMSystem(context=1.5)
+    acc = OrderingAccuracy()
+    for scene in scenes_with_occlusion(4):  # a perfect partial completion: every order still right
+        oracle(system, scene)
+        acc.update(system.order(scene.image, scene.modal_masks(), context=3), scene.order)
+    assert acc.total > 5 and acc.compute() == 1.0
 
 
 def test_soft_ties_order_the_pairs_eq_3_leaves_unordered():

@@ -3,8 +3,9 @@ and with 16 instances (256 px), dual completion batched (every neighbouring pair
 the network as one batch) against one pair per forward, measured side by side in one run (median of
 ``repeats``), with the bench recipe's network, untrained (speed does not depend on the weights), on the
 recipe's ``device`` (``auto``: a CUDA device when present; its rows' methods then carry the device's
-name). Both paths run eq. 3's single pass (``mirror=False, scales=(1.0,)``: the recipe's mirror and
-crop-scale views multiply either path's forwards alike). Recipe: ``lightning_configs/bench/deocclusion_speed.yaml``."""
+name). Both paths run eq. 3's single pass (``mirror=False, scales=(1.0,), context=0``: the recipe's mirror
+and crop-scale views and its context passes multiply either path's forwards alike). Recipe:
+``lightning_configs/bench/deocclusion_speed.yaml``."""
 
 from __future__ import annotations
 
@@ -39,12 +40,12 @@ class DeocclusionSpeedTask(Task):
             modal, cats = scene.modal_masks(), scene.categories()
             pairs = int(neighbour_pairs(modal, system.hparams.neighbour_dilation).triu(1).sum())
             for batch in (True, False):
-                system.order(scene.image, modal, cats, batch=batch, mirror=False, scales=(1.0,))  # warm-up
+                system.order(scene.image, modal, cats, batch=batch, mirror=False, scales=(1.0,), context=0)  # warm-up
                 runs = []
                 for _ in range(repeats):
                     synchronize(device)
                     t0 = time.perf_counter()
-                    system.order(scene.image, modal, cats, batch=batch, mirror=False, scales=(1.0,))
+                    system.order(scene.image, modal, cats, batch=batch, mirror=False, scales=(1.0,), context=0)
                     synchronize(device)
                     runs.append(time.perf_counter() - t0)
                 method = ("batched" if batch else "one_pair_per_forward") + tag

@@ -69,6 +69,17 @@ def _check_scales(scales: Sequence[float]) -> tuple[float, ...]:
     return out
 
 
+def _check_context(context: int) -> int:
+    if int(context) != context or context < 0:
+        raise ValueError(f"context must be a whole number of passes >= 0, got {context!r}")
+    return int(context)
+
+
+def _occluders(order: Tensor) -> list[list[int]]:
+    """Per instance, the instances an order matrix puts directly in front of it."""
+    return [order[:, k].nonzero().flatten().tolist() for k in range(len(order))]
+
+
 def _orient(n: int, pairs: list[tuple[int, int]], hard: Tensor, soft: Tensor | None = None) -> Tensor:
     """PCNet eq. 3 on increments ``(2, P)`` of ``pairs``: the instance that grows less is in front; equal
     hard increments are decided by ``soft`` ones when given, else left without an edge."""
@@ -120,6 +131,12 @@ class PCNetMSystem(System):
             summed over the crops whose side is the square's times each scale (the training crops are
             jittered by 0.8-1.2). ``(1.0,)``, the default, is the paper's single crop. The amodal
             completion keeps the single scale (on val, averaging scales changed its mIoU by under 0.005).
+        context: ordering passes with scene context (not in the paper; ``0``, the default, is eq. 3 alone).
+            The first pass completes ``i`` with ``j`` and all of ``i``'s neighbours as eraser, each later
+            pass with ``j`` and the neighbours the previous pass put in front of ``i``; a pass's increment
+            of ``i`` is its growth into ``j``'s visible mask. An instance also hidden by a third object is
+            then completed with every occluder erased, not judged on a silhouette the pair does not explain
+            (see :meth:`order`). ``context`` passes cost ``context`` times eq. 3's forwards.
         max_batch: crops per forward.
         lr, betas, lr_milestones: Adam settings (the paper: SGD 1e-3 with step decays; give ``optimizer``
             and ``lr_milestones`` for it) and the steps at which the rate drops tenfold.
@@ -147,6 +164,7 @@ class PCNetMSystem(System):
         ties: Literal["none", "soft"] = "none",
         mirror: bool = False,
         scales: Sequence[float] = (1.0,),
+        context: int = 0,
         lr: float = 1e-3,
         betas: tuple[float, float] = (0.9, 0.999),
         lr_milestones: Sequence[int] = (),
@@ -155,6 +173,7 @@ class PCNetMSystem(System):
         super().__init__()
         _check_ties(ties)
         _check_scales(scales)
+        _check_context(context)
         self.save_hyperparameters(ignore=["net", "optimizer"])
         self.attach_net("net", net, PartialMaskNet)
         self.optimizer_factory = optimizer
@@ -190,13 +209,15 @@ class PCNetMSystem(System):
         return {"optimizer": opt, "lr_scheduler": {"scheduler": decay, "interval": "step"}}
 
     def _inference_options(
-        self, ties: str | None = None, mirror: bool | None = None, scales: Sequence[float] | None = None
-    ) -> tuple[str, bool, tuple[float, ...]]:  # fmt: skip
-        """A call's ``ties``, ``mirror`` and ``scales``, the system's where not given (a checkpoint saved
-        before these options existed: eq. 3, one view, one crop)."""
+        self, ties: str | None = None, mirror: bool | None = None, scales: Sequence[float] | None = None,
+        context: int | None = None,
+    ) -> tuple[str, bool, tuple[float, ...], int]:  # fmt: skip
+        """A call's ``ties``, ``mirror``, ``scales`` and ``context``, the system's where not given (a
+        checkpoint saved before these options existed: eq. 3, one view, one crop, no context pass)."""
         ties = _check_ties(ties or self.hparams.get("ties", "none"))
         mirror = bool(self.hparams.get("mirror", False)) if mirror is None else mirror
-        return ties, mirror, _check_scales(self.hparams.get("scales", (1.0,)) if scales is None else scales)
+        scales = _check_scales(self.hparams.get("scales", (1.0,)) if scales is None else scales)
+        return ties, mirror, scales, _check_context(self.hparams.get("context", 0) if context is None else context)
 
     # ------------------------------------------------------------------ partial completion of many targets
     def complete_masks(
@@ -220,7 +241,7 @@ class PCNetMSystem(System):
             the network and the pasting run on the system's device: on a GPU, no per-pair CPU work); with
             ``soft``, ``(masks, probabilities)``.
         """
-        _, mirror, _ = self._inference_options(mirror=mirror)
+        mirror = self._inference_options(mirror=mirror)[1]
         with self.inference():
             hard, probs = self._complete_masks(image, targets, erasers, categories, batch, soft, mirror)
         return (hard, probs) if soft else hard
@@ -273,7 +294,7 @@ class PCNetMSystem(System):
     def order(
         self, image: Tensor, modal: Tensor, categories: Tensor | None = None, dilation: int | None = None,
         batch: bool = True, ties: Literal["none", "soft"] | None = None, mirror: bool | None = None,
-        scales: Sequence[float] | None = None,
+        scales: Sequence[float] | None = None, context: int | None = None,
     ) -> Tensor:  # fmt: skip
         """Occlusion order by dual completion (PCNet eq. 3): for each neighbouring pair ``(i, j)``, the
         increments ``|P(M_i; M_j) \\ M_i|`` and ``|P(M_j; M_i) \\ M_j|``; the one that grows less is in
@@ -285,6 +306,14 @@ class PCNetMSystem(System):
         a complete order (a recomposition needs one), not a better one, although the accuracy metric,
         which counts an unordered pair as wrong, rises by about half the ties.
 
+        With ``context`` passes (not in the paper), ``i``'s eraser is ``j`` together with its other
+        neighbours (first pass: all of them; later passes: those the previous pass put in front of ``i``)
+        and ``i``'s increment is what it grows into ``j``. Eq. 3 on its own judges ``i`` by a silhouette
+        that a third occluder may have cut; with every occluder erased the completion can restore that cut
+        and still say whether ``j`` hides ``i``. On our synthetic val scenes (878 occluded pairs, the bench
+        recipe, 2 trainings), pair accuracy 0.854 / 0.862 with eq. 3; 0.875 / 0.870 after one context pass,
+        0.886 / 0.887 after two, 0.890 / 0.888 after three, 0.890 / 0.890 after four.
+
         Args:
             image: ``(3, H, W)``.
             modal: ``(N, 1, H, W)`` the instances' visible masks.
@@ -294,28 +323,48 @@ class PCNetMSystem(System):
             ties: ``"none"`` (eq. 3) or ``"soft"``; default: the system's ``ties``.
             mirror: sum the increments of the scene and of its mirror image; default: the system's ``mirror``.
             scales: sum the increments over crops of these scales; default: the system's ``scales``.
+            context: passes with scene context (see above); default: the system's ``context``.
 
         Returns:
             ``(N, N)`` int64, ``[i, j] = 1`` when ``i`` occludes ``j``; may be cyclic.
         """
-        ties, mirror, scales = self._inference_options(ties, mirror, scales)
-        pairs, hard, soft = self._dual_growth(image, modal, categories, dilation, batch, ties == "soft", mirror,
-                                              scales)  # fmt: skip
+        ties, mirror, scales, context = self._inference_options(ties, mirror, scales, context)
+        pairs, hard, soft = self._ordering(image, modal, categories, dilation, batch, ties == "soft", mirror, scales,
+                                           context)  # fmt: skip
         return _orient(len(modal), pairs, hard, soft).to(modal.device)
+
+    def _ordering(
+        self, image: Tensor, modal: Tensor, categories: Tensor | None, dilation: int | None, batch: bool, soft: bool,
+        mirror: bool, scales: Sequence[float], context: int,
+    ) -> tuple[list[tuple[int, int]], Tensor, Tensor | None]:  # fmt: skip
+        """:meth:`_dual_growth` of eq. 3, or of the last of ``context`` passes, each grounded in the
+        order of the one before (its hard increments, ties left without an edge)."""
+        if not context:
+            return self._dual_growth(image, modal, categories, dilation, batch, soft, mirror, scales)
+        near = neighbour_pairs(modal, self.hparams.neighbour_dilation if dilation is None else dilation).cpu()
+        others = [near[k].nonzero().flatten().tolist() for k in range(len(modal))]
+        for step in range(context):
+            last = step == context - 1
+            pairs, hard, soft_inc = self._dual_growth(image, modal, categories, dilation, batch, soft and last,
+                                                      mirror, scales, others)  # fmt: skip
+            others = _occluders(_orient(len(modal), pairs, hard))
+        return pairs, hard, soft_inc
 
     def _dual_growth(
         self, image: Tensor, modal: Tensor, categories: Tensor | None, dilation: int | None, batch: bool, soft: bool,
-        mirror: bool = False, scales: Sequence[float] = (1.0,),
+        mirror: bool = False, scales: Sequence[float] = (1.0,), context: list[list[int]] | None = None,
     ) -> tuple[list[tuple[int, int]], Tensor, Tensor | None]:  # fmt: skip
         """Neighbouring pairs ``(i, j)``, ``i < j``, and their increments ``(2, P)`` (row 0: ``i`` completed
-        with ``j`` as eraser; row 1: the reverse), hard and (with ``soft``) soft, on the CPU; with
+        with ``j`` as eraser; row 1: the reverse), hard and (with ``soft``) soft, on the CPU. With
+        ``context`` (per instance, the other instances erased with the pair's), ``i``'s eraser is ``j``
+        and ``context[i]``, and its increment is its growth into ``j``'s visible mask. With
         ``mirror`` and several ``scales``, the increments of every view (each mirror image at each crop
         scale) summed (mirroring and rescaling keep the neighbour pairs). On val this orders better than
         the increments of :meth:`complete_masks`' averaged view (0.846 against 0.829 over 3 seeds):
         averaging before the threshold leaves more pairs tied."""
         if mirror or len(scales) > 1:
             views = [self._dual_growth(image.flip(-1) if flip else image, modal.flip(-1) if flip else modal,
-                                       categories, dilation, batch, soft, scales=(scale,))
+                                       categories, dilation, batch, soft, scales=(scale,), context=context)
                      for scale in scales for flip in ((False, True) if mirror else (False,))]  # fmt: skip
             hard = torch.stack([v[1] for v in views]).sum(0)
             return views[0][0], hard, (torch.stack([v[2] for v in views]).sum(0) if soft else None)
@@ -328,13 +377,20 @@ class PCNetMSystem(System):
         first, second = [i for i, _ in pairs], [j for _, j in pairs]
         cats = categories if categories is not None else torch.zeros(n, dtype=torch.long)
         targets, erasers = modal[first + second], modal[second + first]
+        region = 1 - targets  # eq. 3: the growth anywhere; with context, into the pair's other instance
+        if context is not None:
+            region = region * erasers
+            erasers = torch.stack([torch.maximum(e, _union(modal, context[t], e))
+                                   for e, t in zip(erasers, first + second)])  # fmt: skip
+        cats = cats[first + second]
         with self.inference():
             if batch:
-                done = [self._complete_masks(image, targets, erasers, cats[first + second], True, soft, scale=scale)]
+                done = [self._complete_masks(image, targets, erasers, cats, True, soft, scale=scale)]
             else:  # each call completes i (row 0) and j (row 1)
-                done = [self._complete_masks(image, modal[[i, j]], modal[[j, i]], cats[[i, j]], False, soft,
-                                             scale=scale) for i, j in pairs]  # fmt: skip
-        outside = 1 - targets.to(done[0][0])
+                p = len(pairs)
+                done = [self._complete_masks(image, targets[[k, k + p]], erasers[[k, k + p]], cats[[k, k + p]], False,
+                                             soft, scale=scale) for k in range(p)]  # fmt: skip
+        outside = region.to(done[0][0])
 
         def increments(k: int) -> Tensor:  # 0: hard, 1: soft; all i-rows, then all j-rows
             maps = done[0][k] if batch else torch.cat([torch.cat([d[k][0::2] for d in done]),
@@ -373,12 +429,12 @@ class PCNetMSystem(System):
     def evaluate(self, batch: list[Scene]) -> tuple[dict[str, list], None]:
         """Per scene: every ordering method's order and every amodal method's masks (see the class)."""
         orders, masks = [], []
-        ties, mirror, scales = self._inference_options()
+        ties, mirror, scales, context = self._inference_options()
         for scene in batch:
             if len(scene) < 2 or scene.order is None:
                 continue
             modal, cats = scene.modal_masks(), scene.categories()
-            pairs, hard, soft = self._dual_growth(scene.image, modal, cats, None, True, True, mirror, scales)
+            pairs, hard, soft = self._ordering(scene.image, modal, cats, None, True, True, mirror, scales, context)
             order = _orient(len(modal), pairs, hard, soft if ties == "soft" else None)
             by = {
                 "pcnet_m": _orient(len(modal), pairs, hard),

@@ -238,6 +238,13 @@ def test_context_passes_order_an_instance_cut_by_two_occluders():
     for passes in (1, 2, 3):
         for batch in (True, False):
             assert torch.equal(system.order(image, modal, context=passes, batch=batch), truth)
+    calls = []
+    system._complete_masks = lambda *args, **kw: calls.append(len(args[1])) or complete(*args, **kw)
+    for passes in (2, 5):  # later passes rerun no completion they repeat, and stop once the order holds
+        calls.clear()
+        assert torch.equal(system.order(image, modal, context=passes), truth)
+        assert sum(calls) == 4  # pass 2 erases for each completion what pass 1 did: nothing runs again
+    system._complete_masks = complete
     system.hparams.context = 2  # the system's default, as a config sets it
     assert torch.equal(system.order(image, modal), truth)
     assert system.order(image, modal, context=0).sum() == 0

@@ -334,6 +334,11 @@ class PCNetMSystem(System):
                                            context)  # fmt: skip
         return _orient(len(modal), pairs, hard, soft).to(modal.device)
 
+    def _neighbours(self, modal: Tensor, dilation: int | None) -> tuple[Tensor, list[tuple[int, int]]]:
+        """The neighbour matrix (CPU) and its pairs ``(i, j)``, ``i < j``."""
+        near = neighbour_pairs(modal, self.hparams.neighbour_dilation if dilation is None else dilation).cpu()
+        return near, [(i, j) for i in range(len(modal)) for j in range(i + 1, len(modal)) if near[i, j]]
+
     def _ordering(
         self, image: Tensor, modal: Tensor, categories: Tensor | None, dilation: int | None, batch: bool, soft: bool,
         mirror: bool, scales: Sequence[float], context: int,
@@ -344,9 +349,8 @@ class PCNetMSystem(System):
         changes (a further pass would repeat the last): the later passes cost a fraction of the first."""
         if not context:
             return self._dual_growth(image, modal, categories, dilation, batch, soft, mirror, scales)
-        near = neighbour_pairs(modal, self.hparams.neighbour_dilation if dilation is None else dilation).cpu()
+        near, pairs = self._neighbours(modal, dilation)
         others = [near[k].nonzero().flatten().tolist() for k in range(len(modal))]
-        pairs = [(i, j) for i in range(len(modal)) for j in range(i + 1, len(modal)) if near[i, j]]
         rows = pairs + [(j, i) for i, j in pairs]  # the order of _dual_growth's flattened increments
         done: dict[tuple, tuple[float, float]] = {}  # (target, other, eraser) -> hard, soft increment
         for _ in range(context):
@@ -387,8 +391,7 @@ class PCNetMSystem(System):
             return views[0][0], hard, (torch.stack([v[2] for v in views]).sum(0) if soft else None)
         scale = scales[0]
         n = len(modal)
-        near = neighbour_pairs(modal, self.hparams.neighbour_dilation if dilation is None else dilation).cpu()
-        pairs = [(i, j) for i in range(n) for j in range(i + 1, n) if near[i, j]]
+        pairs = self._neighbours(modal, dilation)[1]
         if not pairs:
             return pairs, torch.zeros(2, 0), (torch.zeros(2, 0) if soft else None)
         first, second = [i for i, _ in pairs], [j for _, j in pairs]

@@ -128,8 +128,9 @@ class ChannelsLast(pl.Callback):
     The convolutions then take oneDNN's NHWC kernels on the CPU (and the tensor-core layout on a GPU
     with mixed precision). Values are unchanged up to float rounding; only strides differ, so
     checkpoints load either way. On the 2-core CPU of the bench a training step of the composition
-    recipe took 0.10 s instead of 0.17 s and PCNet-M's 0.078 s instead of 0.102 s (partial
-    convolutions, PCNet-C, gain nothing).
+    recipe took 0.10 s instead of 0.17 s, and PCNet-M's 0.198 s instead of 0.241 s on the one thread
+    its bench trains with (on 2 threads it was 0.116 s against 0.104 s: no gain); partial
+    convolutions (PCNet-C) gain nothing.
 
     Example:
         >>> trainer = pl.Trainer(max_steps=1000, callbacks=[ChannelsLast()])  # doctest: +SKIP

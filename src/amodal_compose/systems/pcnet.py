@@ -433,7 +433,7 @@ class PCNetMSystem(System):
         """
         n = len(modal)
         if order is None:
-            near = neighbour_pairs(modal, self.hparams.neighbour_dilation if dilation is None else dilation).cpu()
+            near = self._neighbours(modal, dilation)[0]
             erasers = [[j for j in range(n) if near[i, j]] for i in range(n)]
         else:
             erasers = [ancestors(order, i) for i in range(n)]

@@ -33,6 +33,14 @@ def test_place_eraser_hits_the_ratio_range():
     a = place_eraser(masks[0], masks[1], (0.001, 0.9), generator=3)
     b = place_eraser(masks[0], masks[1], (0.001, 0.9), generator=3)
     assert torch.equal(a.eraser, b.eraser)
+    # an unreachable range returns the closest try, its ratio that of the eraser returned
+    t = torch.zeros(1, 32, 32)
+    t[:, 4:28, 4:28] = 1
+    e = torch.zeros(1, 32, 32)
+    e[:, 0:2, 0:2] = 1
+    far = place_eraser(t, e, (0.99, 1.0), generator=0, scale_range=(0.05, 0.1), max_tries=5)
+    assert not far.in_range and far.tries == 5 and 0 < far.ratio < 0.99
+    assert abs(float((far.eraser * t).sum() / t.sum()) - far.ratio) < 1e-6
 
 
 def test_place_eraser_errors():

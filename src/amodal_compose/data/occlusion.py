@@ -135,7 +135,8 @@ def place_eraser(
     t_side = max(tx1 - tx0, ty1 - ty0)
     h, w = target.shape[-2:]
     t_pix = torch.nonzero(target[0] > 0.5)
-    best: EraserPlacement | None = None
+    inside = target.float()
+    best: tuple[float, float, int, int, Tensor] | None = None  # (distance, ratio, oy, ox, small)
     for k in range(1, max_tries + 1):
         s = float(torch.empty(1).uniform_(*scale_range, generator=g)) * t_side / max(tight.shape[-2:])
         eh, ew = max(1, round(tight.shape[-2] * s)), max(1, round(tight.shape[-1] * s))
@@ -148,22 +149,27 @@ def place_eraser(
         ty, tx = t_pix[int(torch.randint(len(t_pix), (1,), generator=g))].tolist()
         ey, ex = e_pix[int(torch.randint(len(e_pix), (1,), generator=g))].tolist()
         oy, ox = ty - ey, tx - ex
-        placed = torch.zeros(1, h, w)
-        y0, x0 = max(oy, 0), max(ox, 0)
-        y1, x1 = min(oy + eh, h), min(ox + ew, w)
-        if y1 > y0 and x1 > x0:
-            placed[:, y0:y1, x0:x1] = small[:, y0 - oy : y1 - oy, x0 - ox : x1 - ox]
-        ratio = float((placed * target).sum()) / t_area
-        ok = lo <= ratio <= hi
-        cand = EraserPlacement(placed, ratio, ok, k)
-        if ok:
-            return cand
-        dist = lo - ratio if ratio < lo else ratio - hi
-        if best is None or dist < (lo - best.ratio if best.ratio < lo else best.ratio - hi):
-            best = cand
+        # the hidden share counted in the placed eraser's window only (the full mask is built once, below)
+        y0, x0, y1, x1 = max(oy, 0), max(ox, 0), min(oy + eh, h), min(ox + ew, w)
+        window = small[:, y0 - oy : y1 - oy, x0 - ox : x1 - ox] * inside[:, y0:y1, x0:x1]
+        ratio = float(window.sum()) / t_area
+        dist = lo - ratio if ratio < lo else ratio - hi if ratio > hi else 0.0
+        if best is None or dist < best[0]:
+            best = (dist, ratio, oy, ox, small)
+        if dist == 0.0:
+            return EraserPlacement(_paste(best[4], best[2], best[3], h, w), ratio, True, k)
     assert best is not None
-    best.tries = max_tries
-    return best
+    return EraserPlacement(_paste(best[4], best[2], best[3], h, w), best[1], False, max_tries)
+
+
+def _paste(small: Tensor, oy: int, ox: int, h: int, w: int) -> Tensor:
+    """``small`` ``(1, eh, ew)`` pasted at offset ``(oy, ox)`` into an empty ``(1, h, w)`` mask (clipped)."""
+    placed = torch.zeros(1, h, w)
+    eh, ew = small.shape[-2:]
+    y0, x0, y1, x1 = max(oy, 0), max(ox, 0), min(oy + eh, h), min(ox + ew, w)
+    if y1 > y0 and x1 > x0:
+        placed[:, y0:y1, x0:x1] = small[:, y0 - oy : y1 - oy, x0 - ox : x1 - ox]
+    return placed
 
 
 def pcnet_case(

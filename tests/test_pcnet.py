@@ -83,8 +83,9 @@ def test_partial_completion_loss_weights_the_eraser():
         partial_completion_loss(logits, target[..., :1], eraser)
 
 
-def test_pcnet_m_pairs_are_case_1_or_case_2():
-    dm = PCNetMDataModule(**DM, gamma=0.5)
+@pytest.mark.parametrize("erasers", [1, 3])
+def test_pcnet_m_pairs_are_case_1_or_case_2(erasers):
+    dm = PCNetMDataModule(**DM, gamma=0.5, erasers=erasers)
     dm.setup("fit")
     ds = dm.dataset("train")
     cases = set()
@@ -99,6 +100,28 @@ def test_pcnet_m_pairs_are_case_1_or_case_2():
             cases.add(1)
         assert torch.equal(item[Keys.IMAGE] * eraser, torch.zeros_like(item[Keys.IMAGE]))  # I \ M_B
     assert cases == {1, 2}
+
+
+def test_pcnet_m_compound_erasers():
+    """erasers=n: an eraser is the union of 1..n placed instances, each aiming for 1/k of the hidden
+    share; erasers=1 is the paper's single instance, item for item."""
+    from amodal_compose.data.pairs import PartialMaskPairs
+
+    scenes = SyntheticScenes(8, 32, "train")
+    single, default = (PartialMaskPairs(scenes, crop_size=32, train=True, **kw) for kw in ({"erasers": 1}, {}))
+    compound = PartialMaskPairs(scenes, crop_size=32, train=True, erasers=3)
+    keys = [(2, i) for i in range(len(single))]
+    assert all(torch.equal(single[k][Keys.ERASER_MASK], default[k][Keys.ERASER_MASK]) for k in keys)
+    differ = hidden = 0
+    for k in keys:
+        a, b = compound[k], compound[k]  # the same (epoch, index): the same item
+        assert torch.equal(a[Keys.ERASER_MASK], b[Keys.ERASER_MASK])
+        differ += not torch.equal(a[Keys.ERASER_MASK], single[k][Keys.ERASER_MASK])
+        target, eraser = a[Keys.MODAL_MASK], a[Keys.ERASER_MASK]
+        hidden += float((target * eraser).sum() / target.sum()) <= 0.7 + 0.05
+    assert differ > len(keys) // 2 and hidden >= 0.9 * len(keys)
+    with pytest.raises(ValueError, match="erasers must be at least 1"):
+        PartialMaskPairs(scenes, erasers=0)
 
 
 def test_pcnet_c_pairs_erase_the_overlap():

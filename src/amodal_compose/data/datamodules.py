@@ -405,6 +405,8 @@ class PCNetMDataModule(SceneDataModule):
         gamma: probability of case 1, the eraser in front (paper: 0.8).
         eraser_range: hidden share of the target the placed eraser aims for.
         jitter: training crops' ``(scale, shift)`` jitter.
+        erasers: up to this many instances make one eraser (1: the paper's single instance); see
+            :class:`~amodal_compose.data.pairs.PartialMaskPairs`.
         eval_batch_size: scenes per validation / test batch.
         **kwargs: the scene-source and loader arguments of :class:`SceneDataModule`.
 
@@ -416,10 +418,11 @@ class PCNetMDataModule(SceneDataModule):
 
     def __init__(
         self, crop_size: int = 64, gamma: float = 0.8, eraser_range: tuple[float, float] = (0.05, 0.7),
-        jitter: tuple[float, float] = (0.2, 0.1), eval_batch_size: int = 8, **kwargs,
+        jitter: tuple[float, float] = (0.2, 0.1), erasers: int = 1, eval_batch_size: int = 8, **kwargs,
     ) -> None:  # fmt: skip
         super().__init__(**kwargs)
-        self.pair_args = dict(crop_size=crop_size, gamma=gamma, eraser_range=tuple(eraser_range), jitter=tuple(jitter))
+        self.pair_args = dict(crop_size=crop_size, gamma=gamma, eraser_range=tuple(eraser_range), jitter=tuple(jitter),
+                              erasers=int(erasers))  # fmt: skip
         self.eval_batch_size = int(eval_batch_size)
 
     def make_dataset(self, scenes: Dataset, train: bool) -> Dataset:

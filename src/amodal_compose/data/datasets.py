@@ -204,10 +204,12 @@ class InstanceDataset(Dataset):
                 return (out, j) if self.eligible(InstanceStats.of(inst)) else (scene, k)
         return scene, k
 
-    def random_instance(self, generator: torch.Generator) -> tuple[Scene, int]:
-        """Another item's scene and instance, drawn with ``generator`` (e.g. an eraser's shape)."""
+    def random_modal_mask(self, generator: torch.Generator) -> torch.Tensor:
+        """Another item's visible mask ``(1, H, W)``, drawn with ``generator`` (e.g. an eraser's shape);
+        from scenes in a :class:`~amodal_compose.data.index.CachedScenes`, without rebuilding the scene."""
         i, k = self.index[int(torch.randint(len(self.index), (1,), generator=generator))]
-        return self.scenes[i], k
+        cached = getattr(self.scenes, "modal_mask", None)
+        return cached(i, k) if callable(cached) else self.scenes[i].instances[k].modal_mask
 
 
 class InstanceCrops(InstanceDataset):

@@ -252,6 +252,11 @@ class CachedScenes(Dataset):
         """Scene ``index``'s image alone, ``(3, H, W)`` (cheaper than ``cache[index].image``)."""
         return _float(self.packed[index]["image"])
 
+    def modal_mask(self, index: int, k: int) -> torch.Tensor:
+        """Instance ``k``'s visible mask in scene ``index`` alone, ``(1, H, W)`` (cheaper than
+        ``cache[index].instances[k].modal_mask``)."""
+        return _mask(self.packed[index]["instances"][k]["modal"])
+
 
 _CACHES: dict[Any, CachedScenes] = {}
 

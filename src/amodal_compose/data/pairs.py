@@ -272,8 +272,8 @@ class ContentPairs(InstanceDataset):
 
     def build(self, scene: Scene, k: int, draws: ItemDraws) -> dict[str, Any]:
         c = _object_crop(scene, k, self.full, self.crop_size, self.enlarge)
-        other, j = self.random_instance(draws.generator("eraser"))
-        placed = place_eraser(c["mask"], other.instances[j].modal_mask, self.hidden_range, draws.generator("place"))
+        shape = self.random_modal_mask(draws.generator("eraser"))
+        placed = place_eraser(c["mask"], shape, self.hidden_range, draws.generator("place"))
         return _content_item(scene, c, placed.eraser * c["mask"], torch.tensor(placed.ratio))
 
 
@@ -322,6 +322,11 @@ class _PartialPairs(InstanceDataset):
         eraser_range: hidden share of A the placed B aims for.
         jitter: for training items, ``(scale, shift)``: the crop side is scaled by a factor in
             ``[1 - scale, 1 + scale]`` and its centre shifted by up to ``shift`` of the side.
+        erasers: the eraser is the union of ``n`` placed instances, ``n`` drawn uniformly from
+            ``1 .. erasers`` (not in the paper, whose eraser is one instance; 1 reproduces it). Each of
+            ``n`` aims for ``eraser_range / n`` of A, so the union hides at most ``eraser_range[1]``.
+            Ordering with scene context erases A's neighbours together
+            (:meth:`~amodal_compose.systems.PCNetMSystem.order`), an eraser of several instances.
         min_visible_pixels: smaller instances are not items.
         train, seed, augment, num_workers: see :class:`~amodal_compose.data.datasets.InstanceDataset`.
     """
@@ -330,12 +335,15 @@ class _PartialPairs(InstanceDataset):
 
     def __init__(
         self, scenes: SceneSource, crop_size: int = 64, eraser_range: tuple[float, float] = (0.05, 0.7),
-        jitter: tuple[float, float] = (0.2, 0.1), min_visible_pixels: int = 16, train: bool = False, seed: int = 0,
-        augment: SceneAugment | None = None, num_workers: int = 0,
+        jitter: tuple[float, float] = (0.2, 0.1), erasers: int = 1, min_visible_pixels: int = 16, train: bool = False,
+        seed: int = 0, augment: SceneAugment | None = None, num_workers: int = 0,
     ) -> None:  # fmt: skip
+        if int(erasers) < 1:
+            raise ValueError(f"erasers must be at least 1, got {erasers}")
         self.crop_size = int(crop_size)
         self.eraser_range = (float(eraser_range[0]), float(eraser_range[1]))
         self.jitter = (float(jitter[0]), float(jitter[1]))
+        self.erasers = int(erasers)
         super().__init__(scenes, train, seed, augment, min_visible_pixels, num_workers)
 
     def sample(self, scene: Scene, k: int, draws: ItemDraws) -> dict[str, Any]:
@@ -350,9 +358,15 @@ class _PartialPairs(InstanceDataset):
         if not target.any():  # a jitter that pushed A out of its crop: fall back to the plain square
             box = context_square(bbox(a[0]), scene.size)
             target = crop_square(a, box, self.crop_size, mode="mask")
-        other, j = self.random_instance(draws.generator("eraser"))
-        placed = place_eraser(target, other.instances[j].modal_mask, self.eraser_range, draws.generator("place"))
-        return {"image": crop_square(scene.image, box, self.crop_size), "target": target, "eraser": placed.eraser,
+        n = 1 if self.erasers == 1 else 1 + int(torch.randint(self.erasers, (1,), generator=draws.generator("erasers")))
+        lo, hi = self.eraser_range
+        eraser = torch.zeros_like(target)
+        for m in range(n):  # the first instance's draws are the single eraser's, so erasers=1 is unchanged
+            shape = self.random_modal_mask(draws.generator("eraser" if m == 0 else f"eraser{m}"))
+            placed = place_eraser(target, shape, (lo / n, hi / n),
+                                  draws.generator("place" if m == 0 else f"place{m}"))  # fmt: skip
+            eraser = torch.maximum(eraser, placed.eraser)
+        return {"image": crop_square(scene.image, box, self.crop_size), "target": target, "eraser": eraser,
                 "box": box, "category": scene.instances[k].category}  # fmt: skip
 
 
@@ -503,8 +517,8 @@ class SimulatedOcclusionMasks(InstanceDataset):
         full = scene.instances[k].modal_mask
         box = square_box(bbox(full[0]), scene.size, enlarge=self.enlarge)
         y = crop_square(full, box, self.crop_size, mode="mask")
-        other, j = self.random_instance(draws.generator("eraser"))
-        placed = place_eraser(y, other.instances[j].modal_mask, self.eraser_range, draws.generator("place"))
+        shape = self.random_modal_mask(draws.generator("eraser"))
+        placed = place_eraser(y, shape, self.eraser_range, draws.generator("place"))
         return {
             Keys.AMODAL_MASK: y, Keys.MODAL_MASK: y * (1 - placed.eraser), Keys.ERASER_MASK: placed.eraser,
             Keys.CATEGORY: torch.tensor(scene.instances[k].category), Keys.BOX: box.as_tensor(),

@@ -23,7 +23,7 @@ from torch.utils.data import Dataset
 from ..ops.masks import bbox, crop_square, square_box
 from ..structures import Instance, Keys, Scene
 from .augment import SceneAugment
-from .index import InstanceIndex, InstanceStats
+from .index import CachedScenes, InstanceIndex, InstanceStats
 from .sampling import ItemDraws, split_key
 from .synthetic import SyntheticConfig, SyntheticSceneGenerator
 
@@ -208,8 +208,9 @@ class InstanceDataset(Dataset):
         """Another item's visible mask ``(1, H, W)``, drawn with ``generator`` (e.g. an eraser's shape);
         from scenes in a :class:`~amodal_compose.data.index.CachedScenes`, without rebuilding the scene."""
         i, k = self.index[int(torch.randint(len(self.index), (1,), generator=generator))]
-        cached = getattr(self.scenes, "modal_mask", None)
-        return cached(i, k) if callable(cached) else self.scenes[i].instances[k].modal_mask
+        if isinstance(self.scenes, CachedScenes):
+            return self.scenes.modal_mask(i, k)
+        return self.scenes[i].instances[k].modal_mask
 
 
 class InstanceCrops(InstanceDataset):

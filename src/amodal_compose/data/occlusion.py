@@ -136,8 +136,8 @@ def place_eraser(
     h, w = target.shape[-2:]
     t_pix = torch.nonzero(target[0] > 0.5)
     inside = target.float()
-    best: tuple[float, float, int, int, Tensor] | None = None  # (distance, ratio, oy, ox, small)
-    for k in range(1, max_tries + 1):
+    best: tuple[float, float, tuple, tuple, Tensor] | None = None  # (distance, ratio, frame, patch, small)
+    for tries in range(1, max_tries + 1):  # noqa: B007 (the count is returned)
         s = float(torch.empty(1).uniform_(*scale_range, generator=g)) * t_side / max(tight.shape[-2:])
         eh, ew = max(1, round(tight.shape[-2] * s)), max(1, round(tight.shape[-1] * s))
         small = (
@@ -148,28 +148,27 @@ def place_eraser(
             continue
         ty, tx = t_pix[int(torch.randint(len(t_pix), (1,), generator=g))].tolist()
         ey, ex = e_pix[int(torch.randint(len(e_pix), (1,), generator=g))].tolist()
-        oy, ox = ty - ey, tx - ex
-        # the hidden share counted in the placed eraser's window only (the full mask is built once, below)
-        y0, x0, y1, x1 = max(oy, 0), max(ox, 0), min(oy + eh, h), min(ox + ew, w)
-        window = small[:, y0 - oy : y1 - oy, x0 - ox : x1 - ox] * inside[:, y0:y1, x0:x1]
-        ratio = float(window.sum()) / t_area
+        # eraser pixel (ey, ex) lands on target pixel (ty, tx), so the overlap with the frame is never empty;
+        # the hidden share is counted there, and the full-size mask built once, for the try returned
+        frame, patch = _overlap(ty - ey, tx - ex, eh, ew, h, w)
+        ratio = float((small[(slice(None), *patch)] * inside[(slice(None), *frame)]).sum()) / t_area
         dist = lo - ratio if ratio < lo else ratio - hi if ratio > hi else 0.0
         if best is None or dist < best[0]:
-            best = (dist, ratio, oy, ox, small)
+            best = (dist, ratio, frame, patch, small)
         if dist == 0.0:
-            return EraserPlacement(_paste(best[4], best[2], best[3], h, w), ratio, True, k)
+            break
     assert best is not None
-    return EraserPlacement(_paste(best[4], best[2], best[3], h, w), best[1], False, max_tries)
-
-
-def _paste(small: Tensor, oy: int, ox: int, h: int, w: int) -> Tensor:
-    """``small`` ``(1, eh, ew)`` pasted at offset ``(oy, ox)`` into an empty ``(1, h, w)`` mask (clipped)."""
+    dist, ratio, frame, patch, small = best
     placed = torch.zeros(1, h, w)
-    eh, ew = small.shape[-2:]
+    placed[(slice(None), *frame)] = small[(slice(None), *patch)]
+    return EraserPlacement(placed, ratio, dist == 0.0, tries)
+
+
+def _overlap(oy: int, ox: int, eh: int, ew: int, h: int, w: int) -> tuple[tuple[slice, slice], tuple[slice, slice]]:
+    """Where an ``(eh, ew)`` patch at offset ``(oy, ox)`` overlaps an ``(h, w)`` frame: the frame's
+    ``(rows, cols)`` slices and the patch's."""
     y0, x0, y1, x1 = max(oy, 0), max(ox, 0), min(oy + eh, h), min(ox + ew, w)
-    if y1 > y0 and x1 > x0:
-        placed[:, y0:y1, x0:x1] = small[:, y0 - oy : y1 - oy, x0 - ox : x1 - ox]
-    return placed
+    return (slice(y0, y1), slice(x0, x1)), (slice(y0 - oy, y1 - oy), slice(x0 - ox, x1 - ox))
 
 
 def pcnet_case(

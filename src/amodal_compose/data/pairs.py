@@ -358,10 +358,11 @@ class _PartialPairs(InstanceDataset):
         if not target.any():  # a jitter that pushed A out of its crop: fall back to the plain square
             box = context_square(bbox(a[0]), scene.size)
             target = crop_square(a, box, self.crop_size, mode="mask")
-        n = 1 if self.erasers == 1 else 1 + int(torch.randint(self.erasers, (1,), generator=draws.generator("erasers")))
+        n = 1 + int(torch.randint(self.erasers, (1,), generator=draws.generator("erasers")))  # 1 .. erasers
         lo, hi = self.eraser_range
         eraser = torch.zeros_like(target)
-        for m in range(n):  # the first instance's draws are the single eraser's, so erasers=1 is unchanged
+        for m in range(n):  # the first instance's draws are the single eraser's (each purpose is hashed
+            # on its own), so erasers=1 gives the paper's items unchanged
             shape = self.random_modal_mask(draws.generator("eraser" if m == 0 else f"eraser{m}"))
             placed = place_eraser(target, shape, (lo / n, hi / n),
                                   draws.generator("place" if m == 0 else f"place{m}"))  # fmt: skip

@@ -1,3 +1,4 @@
+import itertools
 import math
 
 import kornia
@@ -10,6 +11,7 @@ from amodal_compose.ops import (
     alpha_blend,
     ancestors,
     bbox,
+    break_cycles,
     canny_edges,
     convex_hull,
     crop_square,
@@ -161,6 +163,54 @@ def test_ancestors_terminates_on_cycles():
     assert ancestors(o, 4) == []
     with pytest.raises(IndexError):
         ancestors(o, 5)
+
+
+def _is_acyclic(order):
+    return all(i not in ancestors(order, i) for i in range(len(order))) and not any(
+        order[i, j] and order[j, i] for i in range(len(order)) for j in range(len(order)))
+
+
+def test_break_cycles_reverses_the_weakest_edges_and_keeps_the_rest():
+    # the ring 0 > 1 > 2 > 3 > 0 (PCNet Fig. 7), its edge 3 > 0 the weakest, plus 4 > 2 and 5 alone
+    o = torch.zeros(6, 6, dtype=torch.long)
+    evidence = torch.zeros(6, 6)
+    for (i, j), w in zip([(0, 1), (1, 2), (2, 3), (3, 0), (4, 2)], [5.0, 4.0, 3.0, 1.0, 0.5]):
+        o[i, j], evidence[i, j] = 1, w
+    out = break_cycles(o, evidence)
+    want = o.clone()
+    want[3, 0], want[0, 3] = 0, 1
+    assert out.tolist() == want.tolist() and _is_acyclic(out)
+    assert torch.equal(break_cycles(want, evidence), want)  # an acyclic order comes back unchanged
+    with pytest.raises(ValueError, match="non-negative"):
+        break_cycles(o, -evidence)
+    with pytest.raises(ValueError, match="expected"):
+        break_cycles(o, evidence[:5])
+
+
+def _overruled(order, evidence, seq):
+    """The evidence of ``order``'s edges that the front-to-back sequence ``seq`` goes against."""
+    rank = {v: r for r, v in enumerate(seq)}
+    n = len(order)
+    return sum(float(evidence[i, j]) for i in range(n) for j in range(n) if order[i, j] and rank[i] > rank[j])
+
+
+def test_break_cycles_is_the_least_overruling_sequence():
+    # against every front-to-back sequence of random tournaments-with-gaps: exact up to max_exact nodes,
+    # acyclic with the same ordered pairs beyond it (the greedy layout)
+    g = torch.Generator().manual_seed(0)
+    for trial in range(40):
+        n = 3 + trial % 4
+        linked = torch.triu(torch.rand(n, n, generator=g) < 0.7, 1)
+        forward = torch.rand(n, n, generator=g) < 0.5
+        o = (linked & forward).long() + (linked & ~forward).long().T
+        evidence = torch.rand(n, n, generator=g) * o
+        out = break_cycles(o, evidence)
+        assert _is_acyclic(out) and torch.equal(out + out.T, o + o.T)
+
+        best = min(_overruled(o, evidence, seq) for seq in itertools.permutations(range(n)))
+        assert float((evidence * o * (out == 0)).sum()) == pytest.approx(best)
+        greedy = break_cycles(o, evidence, max_exact=1)
+        assert _is_acyclic(greedy) and torch.equal(greedy + greedy.T, o + o.T)
 
 
 def test_convex_hull_of_an_ell():

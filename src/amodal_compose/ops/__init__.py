@@ -6,7 +6,7 @@ from .color import reinhard_transfer
 from .convert import as_image, as_mask, check_same_size, to_uint8_hwc
 from .distance import signed_distance
 from .edges import canny_edges
-from .graph import ancestors, neighbour_pairs, order_from_depth, order_from_masks, pairwise_order
+from .graph import ancestors, break_cycles, neighbour_pairs, order_from_depth, order_from_masks, pairwise_order
 from .grid import image_grid, tile
 from .masks import (
     SquareBox,
@@ -29,6 +29,7 @@ __all__ = [
     "as_image",
     "as_mask",
     "bbox",
+    "break_cycles",
     "canny_edges",
     "check_same_size",
     "convex_hull",

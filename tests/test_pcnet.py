@@ -303,6 +303,26 @@ def test_soft_ties_order_the_pairs_eq_3_leaves_unordered():
         system.order(image, modal, ties="random")
 
 
+def test_cycles_break_the_weakest_edge_of_the_predicted_order():
+    system = tiny_m()
+    modal = torch.zeros(3, 1, 16, 16)
+    modal[0, :, 2:8, 2:8], modal[1, :, 2:8, 8:14], modal[2, :, 8:14, 4:12] = 1, 1, 1  # all three touch
+    pairs = [(0, 1), (0, 2), (1, 2)]
+    # increments (grow of i, grow of j): 0 in front of 1 by 10 px, 2 in front of 0 by 2, 1 in front of 2 by 8
+    hard = torch.tensor([[0.0, 3.0, 0.0], [10.0, 1.0, 8.0]])
+    system._dual_growth = lambda *args, **kwargs: (pairs, hard, None)
+    image = torch.rand(3, 16, 16)
+    assert system.order(image, modal).tolist() == [[0, 1, 0], [0, 0, 1], [1, 0, 0]]  # PCNet: a ring
+    front_to_back = [[0, 1, 1], [0, 0, 1], [0, 0, 0]]  # 2 > 0, the weakest edge, reversed
+    assert system.order(image, modal, cycles="break").tolist() == front_to_back
+    system.hparams.cycles = "break"  # the system's default, as a config sets it
+    assert system.order(image, modal).tolist() == front_to_back
+    with pytest.raises(ValueError, match="cycles"):
+        system.order(image, modal, cycles="drop")
+    with pytest.raises(ValueError, match="cycles"):
+        PCNetMSystem(cycles="drop")
+
+
 def test_systems_fit_and_score_whole_scenes():
     for system, dm, main in ((tiny_m(), PCNetMDataModule(**DM), "pair_accuracy/pcnet_m"),
                              (tiny_c(), PCNetCDataModule(**DM), "psnr/all/pcnet_c")):  # fmt: skip

@@ -331,7 +331,8 @@ def _parser() -> argparse.ArgumentParser:
     deocc = sub.add_parser(
         "deocclude", help="recover a scene's occlusion order, amodal masks, object layers and background",
         description="De-occlude a scene (PCNet): the occlusion order of its objects (a directed graph, cycles "
-        "allowed), each object's amodal mask and completed RGBA layer, and the background without them.",
+        "allowed unless the checkpoint breaks them), each object's amodal mask and completed RGBA layer, and the "
+        "background without them.",
     )  # fmt: skip
     deocc.add_argument("--image", required=True, help="the scene image")
     deocc.add_argument("--masks", required=True, help="a folder of mask images (one per object, sorted by name) "

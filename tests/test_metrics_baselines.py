@@ -117,6 +117,10 @@ def test_order_baselines():
     assert order_by_area(modal).tolist() == [[0, 0, 0], [1, 0, 0], [0, 0, 0]]
     assert order_by_area(modal, larger_in_front=True).tolist() == [[0, 1, 0], [0, 0, 0], [0, 0, 0]]
     assert order_by_yaxis(modal).tolist() == [[0, 0, 0], [1, 0, 0], [0, 0, 0]]
+    # far is 4 px from small: a neighbour once the masks grow by 4 (the system's neighbour_dilation)
+    assert order_by_area(modal, dilation=3)[2].tolist() == [0, 0, 0]
+    assert order_by_area(modal, dilation=4)[2].tolist() == [0, 1, 0]  # the smaller, far, in front
+    assert order_by_yaxis(modal, dilation=4)[1].tolist() == [1, 0, 1]  # small's bottom is the lowest
 
 
 def test_composite_and_fill_baselines():

@@ -65,21 +65,25 @@ def amodal_convex(modal: Tensor, image: Tensor | None = None) -> Tensor:
 
 
 # ----------------------------------------------------------------------------- ordering
-def _order_by_score(modal: Tensor, score: Tensor) -> Tensor:
-    """For each neighbouring pair, the instance with the larger score occludes the other."""
-    near = neighbour_pairs(modal)
+def _order_by_score(modal: Tensor, score: Tensor, dilation: int = 1) -> Tensor:
+    """For each neighbouring pair (masks touching after growing by ``dilation`` pixels), the instance with
+    the larger score occludes the other."""
+    near = neighbour_pairs(modal, dilation)
     front = score[:, None] > score[None, :]
     return (near & front).long()
 
 
-def order_by_area(modal: Tensor, image: Tensor | None = None, larger_in_front: bool = False) -> Tensor:
+def order_by_area(
+    modal: Tensor, image: Tensor | None = None, larger_in_front: bool = False, dilation: int = 1,
+) -> Tensor:  # fmt: skip
     """ "Area": among touching pairs, the smaller visible area is in front (PCNet's choice for COCOA;
-    ``larger_in_front=True`` is its choice for KINS)."""
+    ``larger_in_front=True`` is its choice for KINS). ``dilation``: the neighbour test's, as for
+    every ordering baseline."""
     area = (modal > 0.5).flatten(1).sum(1).float()
-    return _order_by_score(modal, area if larger_in_front else -area)
+    return _order_by_score(modal, area if larger_in_front else -area, dilation)
 
 
-def order_by_yaxis(modal: Tensor, image: Tensor | None = None) -> Tensor:
+def order_by_yaxis(modal: Tensor, image: Tensor | None = None, dilation: int = 1) -> Tensor:
     """ "Y-axis": among touching pairs, the instance whose lowest visible pixel is nearer the image
     bottom is in front."""
     m = modal > 0.5
@@ -87,16 +91,16 @@ def order_by_yaxis(modal: Tensor, image: Tensor | None = None) -> Tensor:
     h = m.shape[-2]
     rows = torch.arange(h, device=m.device).view(1, h, 1)
     bottom = torch.where(m, rows, torch.full_like(rows, -1)).flatten(1).max(1).values.float()
-    return _order_by_score(modal, bottom)
+    return _order_by_score(modal, bottom, dilation)
 
 
-def order_by_convex(modal: Tensor, image: Tensor | None = None) -> Tensor:
+def order_by_convex(modal: Tensor, image: Tensor | None = None, dilation: int = 1) -> Tensor:
     """ "Convex" (PCNet Table 1): the convex hull approximates each amodal mask; of two touching
     instances, the one whose hull grows more into the other's visible mask is behind (the occludee)."""
     m = (modal > 0.5).float()
     growth = convex_hull(m) * (1 - m)  # (N, 1, H, W)
     into = (growth.flatten(1) @ m.flatten(1).T)  # [i, j] = |hull_i \ m_i ∩ m_j|
-    near = neighbour_pairs(modal)
+    near = neighbour_pairs(modal, dilation)
     return (near & (into.T > into)).long()  # i in front of j when j grows more into i
 
 

@@ -133,7 +133,8 @@ class PCNetMSystem(System):
         inside_weight: eq. 1's weight inside the eraser (PCNet: 5).
         input_size: the side crops are resized to (the training crop size).
         threshold: probability above which a pixel belongs to the completed mask.
-        neighbour_dilation: masks count as neighbours when they touch after growing by this many pixels.
+        neighbour_dilation: masks count as neighbours when they touch after growing by this many pixels
+            (PCNet: when they touch); the evaluation's ordering heuristics take the same pairs.
         ties: how :meth:`order` treats pairs whose increments are equal: ``"none"`` (eq. 3: no edge) or
             ``"soft"`` (decided by the soft increments; not in the paper). The grounded amodal rows of the
             evaluation use this order.
@@ -483,13 +484,15 @@ class PCNetMSystem(System):
                 continue
             modal, cats = scene.modal_masks(), scene.categories()
             pairs, hard, soft = self._ordering(scene.image, modal, cats, None, True, True, mirror, scales, context)
+            near = self.hparams.neighbour_dilation  # the heuristics order the same neighbour pairs
             order = _orient(len(modal), pairs, hard, soft if ties == "soft" else None, acyclic)
             by = {
                 "pcnet_m": _orient(len(modal), pairs, hard, None, acyclic),
                 "pcnet_m (soft ties)": _orient(len(modal), pairs, hard, soft, acyclic),
-                "area (larger in front)": order_by_area(modal, larger_in_front=True),
-                "area (smaller in front)": order_by_area(modal), "y-axis": BASELINES["ordering"]["y-axis"](modal),
-                "convex": BASELINES["ordering"]["convex"](modal),
+                "area (larger in front)": order_by_area(modal, larger_in_front=True, dilation=near),
+                "area (smaller in front)": order_by_area(modal, dilation=near),
+                "y-axis": BASELINES["ordering"]["y-axis"](modal, dilation=near),
+                "convex": BASELINES["ordering"]["convex"](modal, dilation=near),
             }  # fmt: skip
             orders.append((by, scene.order))
             gt = scene.amodal_masks()

@@ -127,16 +127,13 @@ def ancestors(order: Tensor, index: int) -> list[int]:
 
 
 def _components(order: Tensor) -> list[list[int]]:
-    """The strongly connected components of an order matrix, each as a sorted list of nodes."""
-    n = order.shape[0]
-    reach = (order > 0) | torch.eye(n, dtype=torch.bool, device=order.device)
-    for k in range(n):  # Warshall's transitive closure
-        reach = reach | (reach[:, k : k + 1] & reach[k : k + 1, :])
-    both = (reach & reach.T).cpu()
+    """The strongly connected components of an order matrix, each a sorted list of nodes: ``u`` and
+    ``v`` share one when each is an :func:`ancestors` of the other."""
+    found = [set(ancestors(order, v)) for v in range(order.shape[0])]
     out, seen = [], set()
-    for v in range(n):
+    for v in range(len(found)):
         if v not in seen:
-            comp = both[v].nonzero().flatten().tolist()
+            comp = sorted({v} | {u for u in found[v] if v in found[u]})
             seen.update(comp)
             out.append(comp)
     return out
@@ -207,6 +204,6 @@ def break_cycles(order: Tensor, evidence: Tensor, max_exact: int = 12) -> Tensor
             seq = torch.argsort(sub.sum(1) - sub.sum(0), descending=True, stable=True).tolist()
         rank = torch.empty(len(comp), dtype=torch.long)
         rank[torch.tensor(seq)] = torch.arange(len(comp))
-        linked = (out[idx][:, idx] + out[idx][:, idx].T) > 0
-        out[idx[:, None], idx[None, :]] = (linked & (rank[:, None] < rank[None, :])).long()
+        edges = out[idx][:, idx]
+        out[idx[:, None], idx[None, :]] = (((edges + edges.T) > 0) & (rank[:, None] < rank[None, :])).long()
     return out.to(order.device)

@@ -129,14 +129,22 @@ class CompositionNet(RecordedInit):
         return self.unet.size_multiple
 
     def forward(self, background: Tensor, object_image: Tensor) -> tuple[Tensor, Tensor]:
+        rgb, alpha, _ = self.layer(background, object_image)
+        return rgb, alpha
+
+    def layer(self, background: Tensor, object_image: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
+        """``(I_out, alpha, transform)``: with the affine head, ``transform`` ``(B, 12, H, W)`` is the
+        per-pixel 3x4 change from the identity (rows ``[A | b]``), which a pipeline applies to the
+        full-resolution object (:func:`~amodal_compose.ops.fullres.apply_color_transform`); ``None``
+        with the RGB head."""
         _check("background", background, 3)
         _check("object_image", object_image, 3)
         check_same_size(background=background, object_image=object_image)
         out = self.unet(torch.cat([background, object_image], 1))
         alpha = tanh_to_unit(out[:, -1:])
         if self.color_head == "rgb":
-            return tanh_to_unit(out[:, :3]), alpha
+            return tanh_to_unit(out[:, :3]), alpha, None
         b, _, h, w = out.shape
         t = out[:, :12].view(b, 3, 4, h, w)
         rgb = object_image + torch.einsum("bijhw,bjhw->bihw", t[:, :, :3], object_image) + t[:, :, 3]
-        return rgb.clamp(0, 1), alpha
+        return rgb.clamp(0, 1), alpha, out[:, :12]

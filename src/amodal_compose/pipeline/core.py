@@ -21,10 +21,12 @@ from torch import Tensor
 from .. import __version__
 from ..io import write_png
 from ..ops.convert import as_image, as_mask
-from ..ops.masks import SquareBox, bbox, crop_square, dilate, paste_square, place, square_box
+from ..ops.fullres import upsample_alpha
+from ..ops.masks import SquareBox, bbox, context_square, crop_square, dilate, paste_square, place, square_box
 from ..systems.base import CHECKPOINT_KEY, COMPONENTS, System
 from .checkpoints import load_system
 from .scene import SceneMixin, check_shape_method
+from .window import Window
 
 __all__ = [
     "Pipeline",
@@ -183,6 +185,20 @@ class _Item:
     alternatives: list[Tensor] = field(default_factory=list)  # amodal hypotheses, best first
     scores: list[float] = field(default_factory=list)
     hypotheses: list[Hypothesis] = field(default_factory=list)
+
+
+def _removal_window(mask: Tensor, size: int) -> Window:
+    """The window object removal runs on: PCNet's adaptive square around the rough mask with 4 times the
+    box's area (the object then covers about a fifth of it, as in removal's training images), at least
+    the network's side (a small image is seen whole at its own scale, zero-padded, not enlarged), moved
+    inside the image where it fits."""
+    h, w = mask.shape[-2:]
+    box = context_square(bbox(mask[0]), (h, w), area_factor=4.0)
+    side = max(box.side, int(size))
+    cx, cy = box.x0 + box.side // 2, box.y0 + box.side // 2
+    x0 = min(max(cx - side // 2, 0), w - side) if side <= w else (w - side) // 2
+    y0 = min(max(cy - side // 2, 0), h - side) if side <= h else (h - side) // 2
+    return Window(SquareBox(x0, y0, side, h, w), size)
 
 
 def _overlap(a: SquareBox, b: SquareBox) -> bool:
@@ -402,26 +418,27 @@ class Pipeline(SceneMixin):
         current = bg.clone()
         stages = [current.clone()]
         layers: list[InstanceLayer | None] = [None] * len(items)
-        boxes = [square_box(bbox(it.object_mask[0]), size, self.enlarge["compositor"]) for it in items]
-        for group in self._waves(boxes, batch):
-            s = self.input_sizes["compositor"]
-            bg_crops = torch.stack([crop_square(current, boxes[j], s) for j in group])
-            objects = torch.stack([crop_square(items[j].completed, boxes[j], s) for j in group])
+        windows = [Window.around(it.object_mask, self.input_sizes["compositor"], self.enlarge["compositor"])
+                   for it in items]  # fmt: skip
+        for group in self._waves([w.box for w in windows], batch):
+            bg_crops = torch.stack([windows[j].net(current) for j in group])
+            objects = torch.stack([windows[j].net(items[j].completed) for j in group])
             out = self._run(compositor.compose, bg_crops, objects)
             for n, j in enumerate(group):  # a wave's windows do not overlap: blend in the given order
-                rgb = paste_square(out["rgb"][n], boxes[j], torch.zeros_like(current))
-                alpha = paste_square(out["alpha"][n], boxes[j], torch.zeros_like(current[:1]))
-                current = alpha * rgb + (1 - alpha) * current
-                it = items[j]
-                layers[j] = InstanceLayer(torch.cat([rgb, alpha]), it.completed, it.object_mask, it.mask, it.amodal,
-                                          bool(it.occluded), boxes[j], it.hypotheses, it.visible)  # fmt: skip
+                it, win = items[j], windows[j]
+                rgba = self._layer(win, out, n, objects[n], guide=win.full(it.image), obj=win.full(it.completed))
+                current = win.blend(current, rgba)
+                layers[j] = InstanceLayer(win.paste(rgba, current.new_zeros(4, *size)), it.completed, it.object_mask,
+                                          it.mask, it.amodal, bool(it.occluded), win.box, it.hypotheses,
+                                          it.visible)  # fmt: skip
             bar.update(len(group))
         bar.close()
         # the image after each instance, in the given order: blending the layers in that order gives the
         # waves' result, since an instance's window only overlaps those of other waves
         image = stages[0]
         for layer in layers:
-            image = layer.rgba[3:] * layer.rgba[:3] + (1 - layer.rgba[3:]) * image
+            a = layer.rgba[3:]
+            image = torch.where(a > 0, a * layer.rgba[:3] + (1 - a) * image, image)
             stages.append(image)
         return CompositionResult(image=stages[-1], layers=layers, stages=stages)
 
@@ -450,8 +467,14 @@ class Pipeline(SceneMixin):
             raise ValueError(f"expected one image and one mask, got {tuple(img.shape)} and {tuple(m.shape)}")
         if img.shape[-2:] != m.shape[-2:]:
             raise ValueError(f"image {tuple(img.shape[-2:])} and mask {tuple(m.shape[-2:])} differ in size")
-        out = self._run(remover.remove, img[None], m[None])
-        return {"image": out["image"][0], "mask": out["mask"][0]}
+        if not m.any():
+            raise ValueError("the mask is empty")
+        win = _removal_window(m, self.input_sizes["remover"])
+        out = self._run(remover.remove, win.net(img)[None], win.net(m, "mask")[None])
+        # the removed region: the network's mask upsampled along the photo's edges; the fill inside it only
+        soft = upsample_alpha(out["mask"][0], win.full(img))
+        removed = win.paste((soft > 0.5).to(img.dtype), torch.zeros_like(m))
+        return {"image": win.fill(img, removed, out["image"][0]), "mask": removed}
 
     # ------------------------------------------------------------------ the steps
     def _prepare(self, j: int, inst: ComposeInstance, size: tuple[int, int], threshold: float, grow: int) -> _Item:
@@ -484,6 +507,13 @@ class Pipeline(SceneMixin):
             )
         placed_image = place(image, size, corner, inst.scale)
         return _Item(placed_image, placed_mask, inst.occluded, int(inst.category))
+
+    @staticmethod
+    def _layer(win: Window, out: dict[str, Tensor], n: int, obj_net: Tensor, guide: Tensor, obj: Tensor) -> Tensor:
+        """Sample ``n`` of f_comp's outputs ``out`` as a full-resolution RGBA layer of ``win``
+        (:meth:`Window.layer`): the alpha guided by ``guide``, the colour change applied to ``obj``."""
+        transform = out["transform"][n] if "transform" in out else None
+        return win.layer(out["alpha"][n], guide, obj, transform, out["rgb"][n], obj_net)
 
     def _run(self, fn, *tensors: Tensor) -> dict[str, Tensor]:
         """``fn`` on ``tensors`` cast to the pipeline's device and dtype; outputs as float32 on the CPU."""
@@ -519,16 +549,16 @@ class Pipeline(SceneMixin):
             pairs = [(items[j], h) for j in occluded for h in range(len(items[j].alternatives))]
             for group in self._batches(list(range(len(pairs))), batch):
                 jobs = [(pairs[g][0], pairs[g][0].alternatives[pairs[g][1]]) for g in group]
-                boxes = [square_box(bbox(a[0]), a.shape[-2:], self.enlarge["content"]) for _, a in jobs]
-                vis = torch.stack([crop_square(it.visible, b, s, mode="mask") for (it, _), b in zip(jobs, boxes)])
-                full = torch.stack([crop_square(a, b, s, mode="mask") for (_, a), b in zip(jobs, boxes)])
+                wins = [Window.around(a, s, self.enlarge["content"]) for _, a in jobs]
+                vis = torch.stack([w.net(it.visible, "mask") for (it, _), w in zip(jobs, wins)])
+                full = torch.stack([w.net(a, "mask") for (_, a), w in zip(jobs, wins)])
                 full = torch.maximum(full, vis)
-                objects = torch.stack([crop_square(it.image, b, s) for (it, _), b in zip(jobs, boxes)]) * vis
+                objects = torch.stack([w.net(it.image) for (it, _), w in zip(jobs, wins)]) * vis
                 out = self._run(content.complete, objects, vis, full * (1 - vis))
-                for n, ((it, amodal), b) in enumerate(zip(jobs, boxes)):
+                for n, ((it, amodal), w) in enumerate(zip(jobs, wins)):
                     hidden = amodal * (1 - it.visible)
-                    generated = paste_square(out["completed"][n], b, torch.zeros_like(it.image))
-                    completed = it.image * it.visible + generated * hidden  # visible pixels at full resolution
+                    # visible pixels at full resolution; the hidden part upsampled into its hole only
+                    completed = w.fill(it.image * it.visible, hidden, out["completed"][n], known=it.visible)
                     score = it.scores[len(it.hypotheses)]
                     it.hypotheses.append(Hypothesis(torch.maximum(amodal, it.visible), completed, score))
             for j in occluded:

@@ -26,7 +26,8 @@ from ..io import write_png
 from ..ops.classic import telea_inpaint
 from ..ops.convert import as_image, as_mask
 from ..ops.graph import ancestors
-from ..ops.masks import bbox, context_square, crop_square, dilate, paste_square, square_box
+from ..ops.masks import dilate
+from .window import Window
 
 __all__ = ["DeocclusionResult", "ManipulationResult", "SceneMixin", "paint_order"]
 
@@ -236,26 +237,28 @@ class SceneMixin:
             self.require("pcnet_c", "deocclude (an instance has a hidden part to fill)")
         system = self.components[name]
         s = self.input_sizes[name]
-        boxes = [context_square(bbox(amodal[i, 0]), img.shape[-2:]) for i in todo]
-        vis = torch.stack([crop_square(modal[i], b, s, mode="mask") for i, b in zip(todo, boxes)])
-        hole = torch.stack([crop_square(hidden[i], b, s, mode="mask") for i, b in zip(todo, boxes)]) * (1 - vis)
-        crops = torch.stack([crop_square(img, b, s) for b in boxes])
+        wins = [Window.context(amodal[i], s) for i in todo]
+        vis = torch.stack([w.net(modal[i], "mask") for i, w in zip(todo, wins)])
+        hole = torch.stack([w.net(hidden[i], "mask") for i, w in zip(todo, wins)]) * (1 - vis)
+        crops = torch.stack([w.net(img) for w in wins])
         if name == "pcnet_c":
             out = self._run(system.complete, crops * (1 - hole), vis, hole)["completed"]
         else:  # f_content sees the object alone (zero outside it)
             out = self._run(system.complete, crops * vis, vis, hole)["completed"]
-        for n_, (i, b) in enumerate(zip(todo, boxes)):
-            filled = paste_square(out[n_], b, torch.zeros_like(img))
-            layers[i, :3] = img * modal[i] + filled * hidden[i]
+        for n_, (i, w) in enumerate(zip(todo, wins)):
+            # visible pixels exact; the fill upsampled into the hidden part only, matched to the visible rim
+            layers[i, :3] = w.fill(img * modal[i], hidden[i], out[n_], known=modal[i])
         return layers, {"content": name}
 
     def _complete_background(self, img: Tensor, modal: Tensor) -> tuple[Tensor, str]:
         hole = dilate(modal.amax(0), 1)  # every instance, and a pixel of its rim
         if "pcnet_c" not in self.components:
             return telea_inpaint(img, hole), "telea"
-        out = self._run(self.components["pcnet_c"].complete, (img * (1 - hole))[None], torch.zeros_like(hole)[None],
-                        hole[None])["completed"][0]  # fmt: skip
-        return out, "pcnet_c"
+        win = Window.whole(tuple(img.shape[-2:]), self.input_sizes["pcnet_c"])
+        small = win.net(hole, "mask")
+        out = self._run(self.components["pcnet_c"].complete, (win.net(img) * (1 - small))[None],
+                        torch.zeros_like(small)[None], small[None])["completed"][0]  # fmt: skip
+        return win.fill(img, hole, out), "pcnet_c"
 
     def manipulate(
         self, image: Any, modal_masks: Any, edits: Sequence[dict[str, Any]], categories: Sequence[int] | None = None,
@@ -324,13 +327,12 @@ class SceneMixin:
             return canvas
         if not (harmonize and "compositor" in self.components):
             return alpha * rgba[:3] + (1 - alpha) * canvas
-        s = self.input_sizes["compositor"]
-        box = square_box(bbox(alpha[0]), canvas.shape[-2:], self.enlarge["compositor"])
-        out = self._run(self.components["compositor"].compose, crop_square(canvas, box, s)[None],
-                        crop_square(rgba[:3] * alpha, box, s)[None])  # fmt: skip
-        rgb = paste_square(out["rgb"][0], box, torch.zeros_like(canvas))
-        a = paste_square(out["alpha"][0], box, torch.zeros_like(canvas[:1]))
-        return a * rgb + (1 - a) * canvas
+        win = Window.around(alpha, self.input_sizes["compositor"], self.enlarge["compositor"])
+        obj = rgba[:3] * alpha
+        obj_net = win.net(obj)
+        out = self._run(self.components["compositor"].compose, win.net(canvas)[None], obj_net[None])
+        layer = self._layer(win, out, 0, obj_net, guide=win.full(obj), obj=win.full(obj))
+        return win.blend(canvas, layer)
 
 
 def _shift(x: Tensor, dx: int, dy: int) -> Tensor:

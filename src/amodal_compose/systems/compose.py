@@ -82,7 +82,9 @@ class CompositionSystem(System):
 
     def compose(self, background, object_image) -> dict[str, Tensor]:
         """``{"rgb": I_out, "alpha": alpha, "composite": I_hat}`` (AMICO, the equation after eq. 5),
-        each ``(B, C, H, W)``; runs in eval mode without autograd (the module's mode is restored).
+        each ``(B, C, H, W)``, and with the affine colour head ``"transform"`` ``(B, 12, H, W)``, the
+        per-pixel colour change a pipeline applies at full resolution; runs in eval mode without autograd
+        (the module's mode is restored).
 
         Args:
             background: ``(3, H, W)`` / ``(B, 3, H, W)`` float in [0, 1] or uint8 0-255 (tensor,
@@ -96,7 +98,13 @@ class CompositionSystem(System):
             x, (h, w) = self.user_batch(
                 self.size_multiple(self.net), background=(background, "image"), object_image=(object_image, "image")
             )
-            out = self._compose(x["background"], x["object_image"])
+            if hasattr(self.net, "layer"):
+                rgb, alpha, transform = self.net.layer(x["background"], x["object_image"])
+            else:  # a network of the user's with forward's (I_out, alpha) only
+                (rgb, alpha), transform = self(x["background"], x["object_image"]), None
+            out = {"rgb": rgb, "alpha": alpha, "composite": alpha_blend(rgb, alpha, x["background"])}
+            if transform is not None:
+                out["transform"] = transform
             return {k: v[..., :h, :w] for k, v in out.items()}
 
     def _compose(self, background: Tensor, object_image: Tensor) -> dict[str, Tensor]:

@@ -17,7 +17,7 @@ from amodal_compose import ComposeInstance, Pipeline
 from amodal_compose.cli import main
 from amodal_compose.data.datamodules import CompositionDataModule, ContentDataModule, ShapeDataModule
 from amodal_compose.data.datasets import SyntheticScenes
-from amodal_compose.io import write_png
+from amodal_compose.io import read_image, read_mask, read_rgba, write_png
 from amodal_compose.nets import AmodalShapeNet, CompositionNet, ContentGenerator, Critic
 from amodal_compose.pipeline import CheckpointError, MissingComponentError
 from amodal_compose.pipeline.predict import read_jobs
@@ -325,8 +325,25 @@ def test_compose_command(ckpts, tmp_path, capsys):
     assert main(args) == 0
     assert out.is_file() and (tmp_path / "layers" / "layer_1_rgba.png").is_file()
     assert "wrote" in capsys.readouterr().out
+    # the written layer keeps its alpha: read back, it is the layer's alpha to 8 bits
+    result = Pipeline.from_dir(folder).compose(read_image(tmp_path / "bg.png"), [
+        ComposeInstance(read_image(tmp_path / "obj0.png"), read_mask(tmp_path / "mask0.png"), occluded="auto")])
+    result.save(tmp_path / "again")
+    rgb, alpha = read_rgba(tmp_path / "again" / "layer_0_rgba.png")
+    assert alpha is not None and (alpha - result.layers[0].rgba[3:]).abs().max() <= 0.5 / 255 + 1e-6
+    assert (rgb - result.layers[0].rgba[:3]).abs().max() <= 0.5 / 255 + 1e-6
+
+    # an RGBA cut-out needs no mask: its alpha is the mask
+    obj, mask = read_image(tmp_path / "obj0.png"), read_mask(tmp_path / "mask0.png")
+    write_png(tmp_path / "cutout.png", torch.cat([obj * mask, mask]))
+    cut = list(args[:args.index("--instance")]) + ["--instance", str(tmp_path / "cutout.png"), "--checkpoints",
+                                                   str(folder), "--out", str(tmp_path / "cut.png")]  # fmt: skip
+    assert main(cut) == 0 and (tmp_path / "cut.png").is_file()
+    capsys.readouterr()
+    cut[cut.index("--instance") + 1] = str(tmp_path / "obj0.png")  # RGB, no mask: one clear line
+    assert main(cut) == 2 and "no alpha channel" in capsys.readouterr().err
     bad = list(args)
-    bad[bad.index("--instance") + 1] = "only_one_part.png"
+    bad[bad.index("--instance") + 1] = "a.png:b.png:c.png:d.png"
     assert main(bad) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("amodal-compose: error: --instance") and "\n" not in err
@@ -335,7 +352,7 @@ def test_compose_command(ckpts, tmp_path, capsys):
     assert main(missing) == 2 and "image not found" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["compose", "--help"])
-    assert "IMG:MASK[:x,y[,scale]]" in capsys.readouterr().out
+    assert "IMG[:MASK][:x,y[,scale]]" in capsys.readouterr().out
 
 
 def test_pipeline_speed_task_measures_both_ways(tmp_path):

@@ -97,34 +97,52 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _instance_spec(text: str) -> dict:
-    """``IMG:MASK[:x,y[,scale]]`` -> ``{"image", "mask", "position", "scale"}``."""
+    """``IMG[:MASK][:x,y[,scale]]`` -> ``{"image", "mask", "position", "scale"}`` (``mask`` ``None``: the
+    image is an RGBA cut-out whose alpha is the mask)."""
     parts = text.split(":")
-    if len(parts) not in (2, 3) or not all(parts[:2]):
-        raise ValueError(f"--instance {text!r}: expected IMAGE:MASK or IMAGE:MASK:x,y[,scale]")
-    spec: dict = {"image": parts[0], "mask": parts[1], "position": None, "scale": 1.0}
-    if len(parts) == 3:
+    spec: dict = {"image": parts[0], "mask": None, "position": None, "scale": 1.0}
+    if len(parts) > 1 and parts[-1] and all(c in "0123456789.,-+eE " for c in parts[-1]) and "," in parts[-1]:
         try:
-            numbers = [float(v) for v in parts[2].split(",")]
+            numbers = [float(v) for v in parts[-1].split(",")]
         except ValueError as err:
             raise ValueError(f"--instance {text!r}: the placement must be numbers x,y[,scale]") from err
         if len(numbers) not in (2, 3):
             raise ValueError(f"--instance {text!r}: the placement is x,y or x,y,scale")
         spec["position"], spec["scale"] = (numbers[0], numbers[1]), numbers[2] if len(numbers) == 3 else 1.0
+        parts = parts[:-1]
+    if len(parts) > 2 or not parts[0]:
+        raise ValueError(f"--instance {text!r}: expected IMAGE, IMAGE:MASK or either with :x,y[,scale]")
+    spec["image"], spec["mask"] = parts[0], (parts[1] or None) if len(parts) == 2 else None
     return spec
 
 
+def _instance(spec: dict, threshold: float, occluded) -> object:
+    """A :class:`~amodal_compose.pipeline.ComposeInstance` from a parsed ``--instance``: image and mask
+    files, or an RGBA cut-out whose alpha is the mask."""
+    from .io import read_mask, read_rgba
+    from .pipeline import ComposeInstance
+
+    image, alpha = read_rgba(spec["image"])
+    if spec["mask"] is not None:
+        mask = read_mask(spec["mask"], threshold=threshold * 255)
+    elif alpha is None:
+        raise ValueError(f"--instance {spec['image']}: no mask given and the image has no alpha channel "
+                         "(give IMAGE:MASK, or an RGBA cut-out)")  # fmt: skip
+    elif not (alpha > threshold).any():
+        raise ValueError(f"--instance {spec['image']}: the alpha channel is empty (fully transparent)")
+    else:
+        mask = (alpha > threshold).float()
+    return ComposeInstance(image, mask, spec["position"], spec["scale"], occluded)
+
+
 def _cmd_compose(args: argparse.Namespace) -> int:
-    from .io import read_image, read_mask, write_png
-    from .pipeline import ComposeInstance, Pipeline
+    from .io import read_image, write_png
+    from .pipeline import Pipeline
 
     specs = [_instance_spec(t) for t in args.instance]
     occluded = {"auto": "auto", "yes": True, "no": False}[args.occluded]
     background = read_image(args.background)
-    instances = [
-        ComposeInstance(read_image(s["image"]), read_mask(s["mask"], threshold=127), s["position"], s["scale"],
-                        occluded)  # fmt: skip
-        for s in specs
-    ]
+    instances = [_instance(s, args.mask_threshold, occluded) for s in specs]
     pipe = Pipeline.from_dir(args.checkpoints, device=args.device)
     result = pipe.compose(background, instances, mask_dilation=args.mask_dilation, progress=len(instances) > 4,
                           shape_method=args.shape_method, hypotheses=args.hypotheses, seed=args.seed)  # fmt: skip
@@ -295,7 +313,9 @@ def _parser() -> argparse.ArgumentParser:
             "Compose object instances onto a background (AMICO Algorithm 1): occluded instances are completed\n"
             "(shape, then content), every instance is blended in with the compositor's RGBA layer, in the\n"
             "given order. Images are any size, PNG or JPEG; masks are black / white images of the same size\n"
-            "as their instance image (grey levels are split at 127)."
+            "as their instance image (grey levels are split at --mask-threshold); an RGBA PNG cut-out needs no\n"
+            "mask. The networks run on crops at their training size; the result is applied at the images'\n"
+            "resolution, and every background pixel outside the instances' layers is kept exactly."
         ),
         epilog=(
             "example:\n  amodal-compose compose --background street.png --instance car.png:car_mask.png:120,200,0.8 "
@@ -304,10 +324,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     comp.add_argument("--background", required=True, help="the background image")
     comp.add_argument(
-        "--instance", action="append", required=True, metavar="IMG:MASK[:x,y[,scale]]",
-        help="an object image and its rough visible mask; optionally where the centre of the mask's box goes on "
-        "the background (x, y in pixels) and a scale (default: the same place, scale 1). Repeat for more "
-        "instances; they are composed in the given order.",
+        "--instance", action="append", required=True, metavar="IMG[:MASK][:x,y[,scale]]",
+        help="an object image and its rough visible mask, or an RGBA cut-out alone (its alpha is the mask); "
+        "optionally where the centre of the mask's box goes on the background (x, y in pixels) and a scale "
+        "(default: the same place, scale 1). Repeat for more instances; they are composed in the given order.",
     )  # fmt: skip
     comp.add_argument(
         "--checkpoints", required=True, metavar="DIR",
@@ -324,6 +344,9 @@ def _parser() -> argparse.ArgumentParser:
         "--mask-dilation", type=int, default=0, metavar="PX",
         help="grow each mask by PX pixels first (for detector masks that stop short of the object's rim)",
     )  # fmt: skip
+    comp.add_argument("--mask-threshold", type=float, default=0.5, metavar="T",
+                      help="soft masks (grey levels, an alpha channel) count as the object above this share of "
+                      "their range (default 0.5)")  # fmt: skip
     comp.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     _hypothesis_args(comp, "shape", "shape (f_shape, AMICO)")
     comp.set_defaults(func=_cmd_compose)

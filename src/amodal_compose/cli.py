@@ -155,48 +155,36 @@ def _cmd_compose(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_masks(source: str, image_path: str, size: tuple[int, int]) -> list:
-    """Masks for ``--masks``: the PNGs of a folder (sorted by name), or the annotations of the image in a
-    COCO instances file (matched by file name)."""
-    from .data.readers import decode_segmentation
-    from .io import read_mask
-
-    src = Path(source)
-    if src.is_dir():
-        files = sorted(p for p in src.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp"))
-        if not files:
-            raise FileNotFoundError(f"--masks {src}: no mask images in the folder")
-        return [read_mask(f, threshold=127) for f in files]
-    if not src.is_file():
-        raise FileNotFoundError(f"--masks {src}: no such file or folder")
-    import json
-
-    data = json.loads(src.read_text())
-    name = Path(image_path).name
-    matches = [i for i in data.get("images", []) if Path(i.get("file_name", "")).name == name]
-    if not matches:
-        raise ValueError(f"--masks {src}: no image named {name!r} in the file")
-    info = matches[0]
-    segs = [a["segmentation"] for a in data.get("annotations", []) if a.get("image_id") == info["id"]]
-    if not segs:
-        raise ValueError(f"--masks {src}: image {name!r} has no annotations")
-    import torch
-
-    return [torch.from_numpy(decode_segmentation(seg, *size)).float()[None] for seg in segs]
+def _categories(text: str | None, count: int) -> list[int] | None:
+    """``--categories 3,1,1``: one category index per instance."""
+    if text is None:
+        return None
+    try:
+        values = [int(v) for v in text.split(",")]
+    except ValueError as err:
+        raise ValueError(f"--categories {text!r}: comma-separated integers, one per instance") from err
+    if len(values) != count or min(values) < 0:
+        raise ValueError(f"--categories {text!r}: {len(values)} values for {count} instances (each >= 0)")
+    return values
 
 
 def _cmd_deocclude(args: argparse.Namespace) -> int:
-    from .io import read_image
+    from .io import read_image, read_instance_masks
     from .pipeline import Pipeline
 
     image = read_image(args.image)
-    masks = _read_masks(args.masks, args.image, tuple(image.shape[-2:]))
+    found = read_instance_masks(args.masks, args.image, tuple(image.shape[-2:]), score_threshold=args.score_threshold,
+                                image_id=args.image_id, category_map=args.category_map)  # fmt: skip
+    categories = _categories(args.categories, len(found.masks)) or found.categories
     pipe = Pipeline.from_dir(args.checkpoints, device=args.device)
-    result = pipe.deocclude(image, masks, mask_dilation=args.mask_dilation, grounded=not args.non_grounded,
+    result = pipe.deocclude(image, found.masks, categories, mask_threshold=args.mask_threshold,
+                            mask_dilation=args.mask_dilation, grounded=not args.non_grounded,
                             shape_method=args.shape_method, hypotheses=args.hypotheses, seed=args.seed)  # fmt: skip
     paths = result.save(args.out)
     edges = int(result.order.sum())
-    print(f"wrote {len(paths)} files under {args.out}: {len(masks)} objects, {edges} occlusion edges "
+    cats = "categories " + ",".join(map(str, categories)) if categories is not None else "no categories"
+    print(f"read {found.source} ({cats})")
+    print(f"wrote {len(paths)} files under {args.out}: {len(found.masks)} objects, {edges} occlusion edges "
           f"(order.json), amodal masks, RGBA layers and the background ({result.notes})")  # fmt: skip
     return 0
 
@@ -237,7 +225,7 @@ def _cmd_remove(args: argparse.Namespace) -> int:
     from .pipeline import Pipeline
 
     image = read_image(args.image)
-    mask = read_mask(args.mask, threshold=127)
+    mask = read_mask(args.mask, threshold=255 * args.mask_threshold)
     pipe = Pipeline.from_dir(args.checkpoints, device=args.device)
     out = pipe.remove(image, mask)
     write_png(args.out, out["image"])
@@ -358,8 +346,21 @@ def _parser() -> argparse.ArgumentParser:
         "background without them.",
     )  # fmt: skip
     deocc.add_argument("--image", required=True, help="the scene image")
-    deocc.add_argument("--masks", required=True, help="a folder of mask images (one per object, sorted by name) "
-                       "or a COCO instances JSON holding the image (matched by file name)")  # fmt: skip
+    deocc.add_argument("--masks", required=True, help="the objects' visible masks: a folder of mask images (one "
+                       "per object, sorted by name), an .npz (masks (N, H, W), optional categories, scores), a COCO "
+                       "instances JSON holding the image (matched by file name), or a detector's COCO results "
+                       "JSON (a list of {image_id, category_id, segmentation, score}; RLE or polygons)")  # fmt: skip
+    deocc.add_argument("--score-threshold", type=float, default=0.5, metavar="S",
+                       help="COCO results: keep detections scoring at least S (default 0.5)")
+    deocc.add_argument("--image-id", type=int, default=None, help="COCO results or instances file: the image "
+                       "to read (a results file of one image is used whole)")  # fmt: skip
+    deocc.add_argument("--category-map", metavar="JSON", default=None,
+                       help="a COCO JSON whose 'categories' list maps a result's category_id to the index the "
+                       "network was trained with (its rank among the sorted ids; use the training annotations)")
+    deocc.add_argument("--categories", default=None, metavar="I,J,...",
+                       help="category indices of the objects, one per mask (overrides what the masks carry)")
+    deocc.add_argument("--mask-threshold", type=float, default=0.5, metavar="T",
+                       help="soft masks count as the object above this share of their range (default 0.5)")
     deocc.add_argument("--checkpoints", required=True, metavar="DIR",
                        help="a pipeline folder with pcnet_m (and pcnet_c for content and background)")  # fmt: skip
     deocc.add_argument("--out", required=True, help="output folder (order.json, amodal_<k>.png, layer_<k>.png, "
@@ -398,6 +399,8 @@ def _parser() -> argparse.ArgumentParser:
     rem.add_argument("--checkpoints", required=True, metavar="DIR", help="a pipeline folder with remover.ckpt")
     rem.add_argument("--out", required=True, help="the output PNG")
     rem.add_argument("--save-mask", metavar="PNG", help="also write the mask that was removed")
+    rem.add_argument("--mask-threshold", type=float, default=0.5, metavar="T",
+                     help="a soft mask counts as the object above this share of its range (default 0.5)")
     rem.add_argument("--device", default="cpu")
     rem.set_defaults(func=_cmd_remove)
 
@@ -417,7 +420,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, KeyError) as err:  # bad input: one line, exit code 2
+    except (ValueError, OSError, KeyError) as err:  # bad input: one line, exit code 2
         message = str(err).splitlines()[0] if str(err) else type(err).__name__
         print(f"amodal-compose: error: {message}", file=sys.stderr)
         return 2

@@ -173,3 +173,24 @@ def test_deocclusion_speed_times_both_ways(tmp_path):
     for method in ("batched", "one_pair_per_forward"):
         assert by[(method, "order_seconds/4_instances")] > 0
     assert by[("scene", "neighbour_pairs/4_instances")] >= 1
+
+
+def test_real_photos_task_composes_at_full_resolution_and_shares_the_compositor(tmp_path):
+    """``make bench BENCH=real`` at a tiny budget: the compositor trained once for both tasks, every method
+    scored on the photos' objects, cut-and-paste exact where nothing needs changing, and a figure."""
+    from amodal_compose.bench.real_photos import load_photos
+
+    photos = load_photos()
+    assert len(photos) >= 4 and all(m.sum() > 500 for p in photos for m in p.masks.values())
+    assert all(p.image.shape[-1] >= 450 and "CC0" in p.licence or "public domain" in p.licence for p in photos)
+    rows = run_bench("compose,real", tmp_path / "reports", seeds=1, runs=tmp_path / "runs", overrides=tuple(TINY))
+    by = {(r["task"], r["method"], r["metric"]): r["value"] for r in rows}
+    methods = {m for (t, m, _) in by if t == "real_photos"}
+    assert {"cut_and_paste", "poisson", "f_comp, full-resolution edits",
+            "f_comp, network RGBA pasted (AMICO Alg. 1)"} <= methods  # fmt: skip
+    assert by[("real_photos", "cut_and_paste", "psnr/object/unchanged")] == 100.0  # exact: the right answer
+    assert by[("real_photos", "photos", "objects")] == sum(len(p.masks) for p in photos)
+    assert by[("real_photos", "f_comp, full-resolution edits", "seconds_per_compose")] > 0
+    assert (tmp_path / "reports" / "figures" / "real_photos.png").is_file()
+    trained = [p for p in (tmp_path / "runs").rglob("*") if p.is_dir() and p.name.startswith("seed")]
+    assert len(trained) == 1  # one compositor training served both tasks

@@ -19,6 +19,7 @@ from . import (
     object_removal,
     ordering,
     pipeline_speed,
+    real_photos,
 )
 from .runner import BenchContext, Stopwatch, Task, find_recipes, make_row, write_report
 
@@ -27,7 +28,7 @@ __all__ = ["TASKS", "ALIASES", "run_bench", "resolve_tasks"]
 TASKS: dict[str, Task] = {
     m.TASK.name: m.TASK
     for m in (amodal_mask, composition, content_completion, ordering, object_removal, data, pipeline_speed,
-              deocclusion_speed)
+              deocclusion_speed, real_photos)
 }
 
 #: short names accepted by ``make bench BENCH=...``.

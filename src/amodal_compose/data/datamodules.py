@@ -300,6 +300,10 @@ class CompositionDataModule(SceneDataModule):
         eval_color_change: the same for validation and test.
         color_strength: colour-change strength range for training (paper: full transfer, 1).
         eval_color_strength: the same for validation and test.
+        unchanged_share: the share of training pairs that need no change (no colour change; the cut's
+            ring is the background), so the network learns to leave a correct object alone (not in the
+            paper; see :class:`~amodal_compose.data.pairs.CompositionPairs`). Validation and test keep
+            the eq. 5 pairs.
         **kwargs: the scene-source and loader arguments of :class:`SceneDataModule`.
 
     Example:
@@ -321,6 +325,7 @@ class CompositionDataModule(SceneDataModule):
         eval_color_change: Literal["reinhard", "tone", "mixed", "none"] = "reinhard",
         color_strength: tuple[float, float] = (1.0, 1.0),
         eval_color_strength: tuple[float, float] = (1.0, 1.0),
+        unchanged_share: float = 0.0,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
@@ -333,12 +338,13 @@ class CompositionDataModule(SceneDataModule):
         self.dilation = {True: (min_dilation, max_dilation), False: (eval_min_dilation, eval_max_dilation)}
         self.color_strength = {True: tuple(color_strength), False: tuple(eval_color_strength)}
         self.color_change = {True: color_change, False: eval_color_change}
+        self.unchanged_share = {True: float(unchanged_share), False: 0.0}
 
     def make_dataset(self, scenes: Dataset, train: bool) -> Dataset:
         lo, hi = self.dilation[train]
         return CompositionPairs(
             scenes, **self.pair_args, min_dilation=lo, max_dilation=hi, color_change=self.color_change[train],
-            color_strength=self.color_strength[train],
+            color_strength=self.color_strength[train], unchanged_share=self.unchanged_share[train],
             **self.item_args(train),
         )  # fmt: skip
 

@@ -115,6 +115,10 @@ class CompositionPairs(InstanceDataset):
             reference image of the source, before the object is cut out, so the background ring
             inside the coarse cut carries the same change as the object.
         color_strength: range of the change's strength (0 = none, 1 = full).
+        unchanged_share: the share of items whose object needs no change (not in the paper): no colour
+            change and a cut whose ring is the true background, so the right layer is the input itself.
+            Eq. 5 always recolours, so a network trained on it alone never learns to leave a correct
+            object alone; drawn per item (purpose ``"unchanged"``), the other draws are unaffected.
         min_visible_pixels: instances with fewer visible pixels are not items.
         train, seed, augment, num_workers: see :class:`~amodal_compose.data.datasets.InstanceDataset`.
 
@@ -133,12 +137,16 @@ class CompositionPairs(InstanceDataset):
         max_dilation: int = 25,
         color_change: Literal["reinhard", "tone", "mixed", "none"] = "reinhard",
         color_strength: tuple[float, float] = (1.0, 1.0),
+        unchanged_share: float = 0.0,
         min_visible_pixels: int = 16,
         train: bool = False,
         seed: int = 0,
         augment: SceneAugment | None = None,
         num_workers: int = 0,
     ) -> None:
+        if not 0.0 <= unchanged_share <= 1.0:
+            raise ValueError(f"unchanged_share must lie in [0, 1], got {unchanged_share}")
+        self.unchanged_share = float(unchanged_share)
         if background not in ("clean", "inpaint"):
             raise ValueError(f"background must be 'clean' or 'inpaint', got {background!r}")
         if not 0 <= min_dilation <= max_dilation:
@@ -173,7 +181,12 @@ class CompositionPairs(InstanceDataset):
         ref = scene_image(self.scenes, int(torch.randint(len(self.scenes), (1,), generator=g)))
         a, b = self.color_strength
         strength = a + (b - a) * float(torch.rand(1, generator=g))
-        recoloured = crop_square(random_color_change(image, ref, self.color_change, g, strength), box, s)
+        unchanged = self.unchanged_share > 0 and float(torch.rand(1, generator=draws.generator("unchanged"))) < (
+            self.unchanged_share)  # fmt: skip
+        if unchanged:  # nothing to fix: the object as it is (a clean background's ring is the background)
+            recoloured = target
+        else:
+            recoloured = crop_square(random_color_change(image, ref, self.color_change, g, strength), box, s)
         return {
             Keys.BACKGROUND: bg_c,
             Keys.OBJECT_IMAGE: recoloured * cut,

@@ -150,3 +150,34 @@ def test_every_unusable_input_is_one_line_and_exit_code_2(setup, capsys, tmp_pat
     assert main(_args(setup, path, *extra)) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("amodal-compose: error:") and "\n" not in err and message in err, err
+
+
+def test_folder_mode_deocclude_and_remove_every_image_once(tmp_path, capsys):
+    from test_pipeline import _scene_checkpoints
+
+    _scene_checkpoints(tmp_path / "pipe")
+    m = _masks()
+    for name in ("a", "b", "c"):
+        write_png(tmp_path / "images" / f"{name}.png", torch.rand(3, H, W, generator=torch.Generator().manual_seed(1)))
+        write_png(tmp_path / "rough" / f"{name}.png", torch.from_numpy(m[1]).float()[None])
+    (tmp_path / "masks").mkdir()
+    np.savez(tmp_path / "masks" / "a.npz", masks=m)
+    for k in range(2):
+        write_png(tmp_path / "masks" / "b" / f"{k}.png", torch.from_numpy(m[k]).float()[None])
+    # c has no masks: reported in one line, the others are written, exit code 2
+    args = ["deocclude", "--images", str(tmp_path / "images"), "--masks", str(tmp_path / "masks"),
+            "--checkpoints", str(tmp_path / "pipe"), "--out", str(tmp_path / "out")]  # fmt: skip
+    assert main(args) == 2
+    captured = capsys.readouterr()
+    assert "c.png: --masks" in captured.err and "2 images done, 0 already done before, 1 failed" in captured.out
+    assert len(json.loads((tmp_path / "out" / "a" / "order.json").read_text())["matrix"]) == 3
+    assert (tmp_path / "out" / "b" / "layer_1.png").is_file() and not (tmp_path / "out" / "c").exists()
+    assert main(args) == 2 and "0 images done, 2 already done before, 1 failed" in capsys.readouterr().out
+
+    rem = ["remove", "--images", str(tmp_path / "images"), "--mask", str(tmp_path / "rough"), "--checkpoints",
+           str(tmp_path / "pipe"), "--out", str(tmp_path / "removed"), "--save-mask"]  # fmt: skip
+    assert main(rem) == 0 and "3 images done" in capsys.readouterr().out
+    assert {p.name for p in (tmp_path / "removed").iterdir()} == {f"{n}{s}.png" for n in "abc" for s in ("", "_mask")}
+    assert main(rem) == 0 and "0 images done, 3 already done before" in capsys.readouterr().out
+    assert main([*rem, "--image", "x.png"]) == 2  # --image and --images: one clear line
+    assert "give --image" in capsys.readouterr().err

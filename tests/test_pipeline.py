@@ -250,7 +250,8 @@ def test_save_and_from_dir_give_the_same_pipeline(ckpts, tmp_path):
         Pipeline.from_dir(tmp_path)
 
 
-def _write_jobs(folder: Path, count: int) -> Path:
+def _write_jobs(folder: Path, count: int, scene_tasks: bool = False) -> Path:
+    """A manifest of ``count`` compose jobs, and with ``scene_tasks`` a deocclude and a remove job each."""
     bg, instances = _scene_job(2)
     write_png(folder / "bg.png", bg)
     lines = []
@@ -261,6 +262,13 @@ def _write_jobs(folder: Path, count: int) -> Path:
         k = j % len(instances)
         inst = {"image": f"obj{k}.png", "mask": f"mask{k}.png", "scale": 1.0 + 0.1 * j}
         lines.append(json.dumps({"id": f"job{j}", "background": "bg.png", "instances": [inst]}))
+        if scene_tasks:
+            lines.append(json.dumps({"id": f"scene{j}", "task": "deocclude", "image": "bg.png", "masks": "scene_masks"}))
+            lines.append(json.dumps({"id": f"clean{j}", "task": "remove", "image": "bg.png", "mask": "mask0.png"}))
+    if scene_tasks:
+        scene = SyntheticScenes(6, 64, "test")[0]
+        for k, inst in enumerate(scene.instances):
+            write_png(folder / "scene_masks" / f"{k}.png", inst.modal_mask)
     (folder / "jobs.jsonl").write_text("\n".join(lines) + "\n")
     return folder / "jobs.jsonl"
 
@@ -271,29 +279,54 @@ def test_job_manifest_errors_name_the_line(tmp_path):
                    '{"id": "a b", "background": "b.png", "instances": [{"image": "i.png"}]}\n')  # fmt: skip
     with pytest.raises(ValueError, match=r"jobs.jsonl:2: id 'a b'"):
         read_jobs(bad)
+    for line, message in (('{"id": "..", "background": "b.png", "instances": [{"image": "i.png"}]}', "id '..'"),
+                          ('{"id": ".x", "task": "remove", "image": "i.png", "mask": "m.png"}', "id '.x'"),
+                          ('{"id": "a", "task": "paint", "image": "i.png"}', "task 'paint'"),
+                          ('{"id": "a", "task": "deocclude", "image": "i.png"}', "needs \\['image', 'masks'\\]"),
+                          ('{"id": "a", "task": "remove", "image": "i", "mask": "m", "x": 1}', "unknown fields")):
+        bad.write_text(line + "\n")
+        with pytest.raises(ValueError, match=message):
+            read_jobs(bad)
+    from amodal_compose.pipeline.predict import JobWriter
+
+    with pytest.raises(ValueError, match="'..'"):  # nothing is written outside the output folder
+        JobWriter(tmp_path / "out").path({"id": "..", "task": "deocclude"})
 
 
 PREDICT = """
 import json, sys, torch, pytorch_lightning as pl
-from amodal_compose.pipeline.predict import ComposeJobsDataModule, ComposeWriter, PipelinePredictor
+from amodal_compose.pipeline.predict import JobsDataModule, JobWriter, PipelinePredictor
 torch.set_num_threads(1)
 out, devices = sys.argv[1], int(sys.argv[2])
 ckpts = json.loads(sys.argv[3])
-writer = ComposeWriter(out, save_layers=True)
+writer = JobWriter(out, save_layers=True)
 trainer = pl.Trainer(accelerator="cpu", devices=devices, strategy="ddp" if devices > 1 else "auto", logger=False,
                      enable_progress_bar=False, callbacks=[writer])
-trainer.predict(PipelinePredictor(ckpts), ComposeJobsDataModule(sys.argv[4]), return_predictions=False)
+trainer.predict(PipelinePredictor(ckpts), JobsDataModule(sys.argv[4]), return_predictions=False)
 with open(f"{out}/written_rank{trainer.global_rank}.json", "w") as f:   # one file per rank
     json.dump(writer.written, f)
 """
 
 
+def _scene_checkpoints(folder: Path) -> dict[str, Path]:
+    """Tiny PCNet-M, PCNet-C and remover checkpoints (the remover's segmentation finds one object
+    everywhere, so every rough mask selects a segment)."""
+    from test_pcnet import tiny_c, tiny_m
+    from test_removal import tiny
+
+    remover = tiny("joint")
+    with torch.no_grad():
+        remover.segmenter.unet.head[-1].bias[1] = 10.0
+    Pipeline(pcnet_m=tiny_m(), pcnet_c=tiny_c(), remover=remover).save(folder)
+    return {name: folder / f"{name}.ckpt" for name in ("pcnet_m", "pcnet_c", "remover")}
+
+
 def test_trainer_predict_writes_every_job_once_on_two_processes(ckpts, tmp_path):
-    manifest = _write_jobs(tmp_path, 5)
+    manifest = _write_jobs(tmp_path, 3, scene_tasks=True)
     script = tmp_path / "predict.py"
     script.write_text(PREDICT)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    paths = json.dumps({k: str(v) for k, v in ckpts.items()})
+    paths = json.dumps({k: str(v) for k, v in {**ckpts, **_scene_checkpoints(tmp_path / "scene_ckpts")}.items()})
 
     def run(out, devices):
         res = subprocess.run([sys.executable, str(script), str(out), str(devices), paths, str(manifest)], cwd=tmp_path,
@@ -303,14 +336,18 @@ def test_trainer_predict_writes_every_job_once_on_two_processes(ckpts, tmp_path)
 
     two, one = tmp_path / "two", tmp_path / "one"
     written = run(two, 2)
-    assert sorted(written) == [f"job{j}" for j in range(5)]  # every job, each exactly once
+    ids = [f"{kind}{j}" for j in range(3) for kind in ("job", "scene", "clean")]
+    assert sorted(written) == sorted(ids)  # every job of every task, each exactly once
     run(one, 1)
-    for j in range(5):
-        a = np.asarray(Image.open(two / f"job{j}.png"))
-        b = np.asarray(Image.open(one / f"job{j}.png"))
-        assert np.array_equal(a, b), j  # the same as one process
+    for j in range(3):
+        for name in (f"job{j}.png", f"clean{j}.png", f"clean{j}_mask.png", f"scene{j}/background.png",
+                     f"scene{j}/layer_0.png"):  # fmt: skip
+            a, b = np.asarray(Image.open(two / name)), np.asarray(Image.open(one / name))
+            assert np.array_equal(a, b), name  # the same as one process
         assert (two / f"job{j}" / "layer_0_rgba.png").is_file()
-    assert run(two, 2) == []  # started again: everything is done, nothing is composed twice
+        assert json.loads((two / f"scene{j}" / "order.json").read_text())["matrix"]
+    assert not [p for p in two.iterdir() if ".tmp" in p.name]  # every output renamed into place
+    assert run(two, 2) == []  # started again: everything is done, nothing runs twice
 
 
 def test_compose_command(ckpts, tmp_path, capsys):

@@ -168,25 +168,90 @@ def _categories(text: str | None, count: int) -> list[int] | None:
     return values
 
 
-def _cmd_deocclude(args: argparse.Namespace) -> int:
-    from .io import read_image, read_instance_masks
-    from .pipeline import Pipeline
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
-    image = read_image(args.image)
-    found = read_instance_masks(args.masks, args.image, tuple(image.shape[-2:]), score_threshold=args.score_threshold,
+
+def _folder_images(folder: str) -> list[Path]:
+    root = Path(folder)
+    if not root.is_dir():
+        raise FileNotFoundError(f"--images {root}: no such folder")
+    files = sorted(p for p in root.iterdir() if p.is_file() and p.suffix.lower() in _IMAGE_SUFFIXES)
+    if not files:
+        raise FileNotFoundError(f"--images {root}: no images in the folder")
+    return files
+
+
+def _masks_of(masks: str, image: Path) -> Path:
+    """Folder mode: the masks of ``image`` under ``masks``: a COCO JSON covering every image, or per
+    image ``<stem>/`` (mask images), ``<stem>.npz`` or ``<stem>.json`` (COCO results of that image)."""
+    src = Path(masks)
+    if src.is_file():
+        return src
+    for candidate in (src / image.stem, src / f"{image.stem}.npz", src / f"{image.stem}.json"):
+        if candidate.exists():
+            return candidate
+    raise FileNotFoundError(f"--masks {src}: nothing for {image.name} (expected {image.stem}/, {image.stem}.npz "
+                            f"or {image.stem}.json)")  # fmt: skip
+
+
+def _each_image(files: list[Path], out_of, work, desc: str) -> int:
+    """Folder mode: ``work(image, output)`` for each image whose output does not exist yet (a rerun
+    goes on where the last stopped); a failing image is reported in one line and the rest go on.
+    Exit code 2 when any failed."""
+    failed = skipped = 0
+    for path in _progress_items(files, desc):
+        out = out_of(path)
+        if out.exists():
+            skipped += 1
+            continue
+        try:
+            work(path, out)
+        except (ValueError, OSError, KeyError) as err:
+            failed += 1
+            print(f"amodal-compose: error: {path.name}: {str(err).splitlines()[0]}", file=sys.stderr)
+    done = len(files) - failed - skipped
+    print(f"{done} images done, {skipped} already done before, {failed} failed")
+    return 2 if failed else 0
+
+
+def _deocclude_one(pipe, args: argparse.Namespace, image_path: Path, masks: str, out: Path, quiet: bool) -> None:
+    import shutil
+
+    from .io import read_image, read_instance_masks
+
+    image = read_image(image_path)
+    found = read_instance_masks(masks, image_path, tuple(image.shape[-2:]), score_threshold=args.score_threshold,
                                 image_id=args.image_id, category_map=args.category_map)  # fmt: skip
     categories = _categories(args.categories, len(found.masks)) or found.categories
-    pipe = Pipeline.from_dir(args.checkpoints, device=args.device)
     result = pipe.deocclude(image, found.masks, categories, mask_threshold=args.mask_threshold,
                             mask_dilation=args.mask_dilation, grounded=not args.non_grounded,
                             shape_method=args.shape_method, hypotheses=args.hypotheses, seed=args.seed)  # fmt: skip
-    paths = result.save(args.out)
-    edges = int(result.order.sum())
-    cats = "categories " + ",".join(map(str, categories)) if categories is not None else "no categories"
-    print(f"read {found.source} ({cats})")
-    print(f"wrote {len(paths)} files under {args.out}: {len(found.masks)} objects, {edges} occlusion edges "
-          f"(order.json), amodal masks, RGBA layers and the background ({result.notes})")  # fmt: skip
-    return 0
+    if quiet:  # folder mode: a new OUT/<stem>/, renamed into place when complete
+        tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        paths = result.save(tmp)
+        os.replace(tmp, out)
+    else:  # the user's folder, which may hold other files: written into
+        paths = result.save(out)
+        cats = "categories " + ",".join(map(str, categories)) if categories is not None else "no categories"
+        print(f"read {found.source} ({cats})")
+        print(f"wrote {len(paths)} files under {out}: {len(found.masks)} objects, {int(result.order.sum())} "
+              f"occlusion edges (order.json), amodal masks, RGBA layers and the background ({result.notes})")
+
+
+def _cmd_deocclude(args: argparse.Namespace) -> int:
+    from .pipeline import Pipeline
+
+    if (args.image is None) == (args.images is None):
+        raise ValueError("give --image (one scene) or --images (a folder of scenes)")
+    files = _folder_images(args.images) if args.images else None
+    pipe = Pipeline.from_dir(args.checkpoints, device=args.device)
+    if files is None:
+        _deocclude_one(pipe, args, Path(args.image), args.masks, Path(args.out), quiet=False)
+        return 0
+    return _each_image(files, lambda p: Path(args.out) / p.stem,
+                       lambda p, out: _deocclude_one(pipe, args, p, str(_masks_of(args.masks, p)), out, True),
+                       "de-occluding")  # fmt: skip
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
@@ -220,19 +285,51 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_remove(args: argparse.Namespace) -> int:
+def _remove_one(pipe, args: argparse.Namespace, image_path: Path, mask_path: Path, out: Path,
+                save_mask: Path | None) -> dict:  # fmt: skip
     from .io import read_image, read_mask, write_png
+
+    image = read_image(image_path)
+    mask = read_mask(mask_path, threshold=255 * args.mask_threshold)
+    result = pipe.remove(image, mask)
+    if save_mask is not None:
+        write_png(save_mask, result["mask"])
+    tmp = out.with_name(f".{out.stem}.{os.getpid()}.tmp.png")
+    write_png(tmp, result["image"])
+    os.replace(tmp, out)
+    return {"removed": int(result["mask"].sum()), "rough": int(mask.sum())}
+
+
+def _cmd_remove(args: argparse.Namespace) -> int:
     from .pipeline import Pipeline
 
-    image = read_image(args.image)
-    mask = read_mask(args.mask, threshold=255 * args.mask_threshold)
+    if (args.image is None) == (args.images is None):
+        raise ValueError("give --image (one image) or --images (a folder of images)")
+    pipe = Pipeline.from_dir(args.checkpoints, device=args.device) if args.image else None
+    if args.image:
+        out = Path(args.out)
+        save = None if args.save_mask is None else Path(args.save_mask or out.with_name(f"{out.stem}_mask.png"))
+        n = _remove_one(pipe, args, Path(args.image), Path(args.mask), Path(args.out), save)
+        print(f"wrote {args.out}; removed {n['removed']} pixels (the rough mask had {n['rough']})")
+        return 0
+    files, masks = _folder_images(args.images), Path(args.mask)
+    if not masks.is_dir():
+        raise FileNotFoundError(f"--mask {masks}: with --images, a folder of masks named like the images")
     pipe = Pipeline.from_dir(args.checkpoints, device=args.device)
-    out = pipe.remove(image, mask)
-    write_png(args.out, out["image"])
-    if args.save_mask:
-        write_png(args.save_mask, out["mask"])
-    print(f"wrote {args.out}; removed {int(out['mask'].sum())} pixels (the rough mask had {int(mask.sum())})")
-    return 0
+
+    def mask_of(p: Path) -> Path:
+        found = [m for m in (masks / f"{p.stem}{s}" for s in _IMAGE_SUFFIXES) if m.is_file()]
+        if not found:
+            raise FileNotFoundError(f"no mask {p.stem}.png in {masks}")
+        return found[0]
+
+    out = Path(args.out)
+    return _each_image(
+        files, lambda p: out / f"{p.stem}.png",
+        lambda p, o: _remove_one(pipe, args, p, mask_of(p), o,
+                                 None if args.save_mask is None else out / f"{p.stem}_mask.png"),
+        "removing",
+    )  # fmt: skip
 
 
 def _hypothesis_args(parser: argparse.ArgumentParser, default: str, what: str) -> None:
@@ -245,9 +342,13 @@ def _hypothesis_args(parser: argparse.ArgumentParser, default: str, what: str) -
 
 
 def _progress_range(n: int, desc: str):
+    return _progress_items(range(n), desc)
+
+
+def _progress_items(items, desc: str):
     from tqdm.auto import tqdm
 
-    return tqdm(range(n), desc=desc, disable=n <= 4)
+    return tqdm(items, desc=desc, disable=len(items) <= 4)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -345,7 +446,10 @@ def _parser() -> argparse.ArgumentParser:
         "allowed unless the checkpoint breaks them), each object's amodal mask and completed RGBA layer, and the "
         "background without them.",
     )  # fmt: skip
-    deocc.add_argument("--image", required=True, help="the scene image")
+    deocc.add_argument("--image", help="the scene image")
+    deocc.add_argument("--images", metavar="DIR", help="instead of --image: every image of a folder; --masks is "
+                       "then a COCO instances JSON covering them, or a folder with <stem>/, <stem>.npz or "
+                       "<stem>.json per image; each scene goes to OUT/<stem>/, finished ones are skipped")
     deocc.add_argument("--masks", required=True, help="the objects' visible masks: a folder of mask images (one "
                        "per object, sorted by name), an .npz (masks (N, H, W), optional categories, scores), a COCO "
                        "instances JSON holding the image (matched by file name), or a detector's COCO results "
@@ -394,11 +498,15 @@ def _parser() -> argparse.ArgumentParser:
         "mask overlaps most and draws the mask the inpainter needs (slightly beyond the object, where a tight "
         "mask would leave a halo); the edge, segmentation and image inpainters fill it.",
     )  # fmt: skip
-    rem.add_argument("--image", required=True, help="the image")
+    rem.add_argument("--image", help="the image")
+    rem.add_argument("--images", metavar="DIR", help="instead of --image: every image of a folder; --mask is then "
+                     "a folder of masks named like the images, --out a folder (OUT/<stem>.png; finished ones are "
+                     "skipped; --save-mask writes OUT/<stem>_mask.png)")
     rem.add_argument("--mask", required=True, help="a rough mask of the object (a scribble, a box, a detector's mask)")
     rem.add_argument("--checkpoints", required=True, metavar="DIR", help="a pipeline folder with remover.ckpt")
-    rem.add_argument("--out", required=True, help="the output PNG")
-    rem.add_argument("--save-mask", metavar="PNG", help="also write the mask that was removed")
+    rem.add_argument("--out", required=True, help="the output PNG (a folder with --images)")
+    rem.add_argument("--save-mask", metavar="PNG", nargs="?", const="", help="also write the mask that was removed "
+                     "(without a value: next to the output as <stem>_mask.png, the only form with --images)")
     rem.add_argument("--mask-threshold", type=float, default=0.5, metavar="T",
                      help="a soft mask counts as the object above this share of its range (default 0.5)")
     rem.add_argument("--device", default="cpu")

@@ -146,7 +146,7 @@ def read_instance_masks(
     Sources:
 
     * a **folder** of mask images, one per instance, sorted by name (grey levels kept: soft masks);
-    * an **.npz** with ``masks`` ``(N, H, W)`` (bool, uint8 0-255 or float 0-1) and optionally
+    * an **.npz** with ``masks`` ``(N, H, W)`` (bool, uint8 0 / 1 or 0-255, or float 0-1) and optionally
       ``categories`` ``(N,)`` (indices) and ``scores`` ``(N,)``;
     * a **COCO instances** JSON (``images`` / ``annotations`` / ``categories``): the annotations of the
       image whose ``file_name`` matches ``image``'s name; categories by :func:`category_ranks`;
@@ -213,7 +213,8 @@ def _read_npz(src: Path, size: tuple[int, int]) -> InstanceMasks:
         arr = arr[None]
     if arr.ndim != 3:
         raise ValueError(f"--masks {src}: 'masks' must be (N, H, W), got {arr.shape}")
-    m = torch.from_numpy(arr.astype(np.float32) / (255.0 if arr.dtype == np.uint8 else 1.0))
+    scale = 255.0 if arr.dtype == np.uint8 and arr.max(initial=0) > 1 else 1.0  # uint8 0-255, or 0 / 1
+    m = torch.from_numpy(arr.astype(np.float32) / scale)
     if cats is not None and len(cats) != len(m):
         raise ValueError(f"--masks {src}: {len(cats)} categories for {len(m)} masks")
     return InstanceMasks(_sized(list(m[:, None]), size, src), cats, scores, f"{len(m)} masks in {src}")

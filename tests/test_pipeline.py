@@ -20,6 +20,7 @@ from amodal_compose.data.datasets import SyntheticScenes
 from amodal_compose.io import read_image, read_mask, read_rgba, write_png
 from amodal_compose.nets import AmodalShapeNet, CompositionNet, ContentGenerator, Critic
 from amodal_compose.pipeline import CheckpointError, MissingComponentError
+from amodal_compose.pipeline.compose import place_instance
 from amodal_compose.pipeline.predict import read_jobs
 from amodal_compose.systems import CompositionSystem, ContentSystem, ShapeSystem
 
@@ -124,7 +125,8 @@ def test_compose_runs_algorithm_1_and_keeps_every_stage(ckpts):
     # the visible pixels of an occluded object are kept at full resolution
     vis = first.shape_visible  # f_shape's visible mask (AMICO Algorithm 1: I ⊙ m_vis_hat)
     assert vis is not None and vis.sum() > 0
-    torch.testing.assert_close(first.completed * vis, pipe._prepare(0, instances[0], bg.shape[-2:], 0.5, 0).image * vis)
+    placed = place_instance(0, instances[0], bg.shape[-2:], 0.5, 0).image
+    torch.testing.assert_close(first.completed * vis, placed * vis)
     torch.testing.assert_close(second.completed, instances[1].image * second.object_mask)
     # pixels outside every composition window are the background's, exactly
     outside = torch.ones_like(bg[:1])
@@ -406,3 +408,41 @@ def test_pipeline_speed_task_measures_both_ways(tmp_path):
     by = {(r["method"], r["metric"]): r["value"] for r in rows}
     assert by[("batched", "latency_s/2_instances")] > 0 and by[("one_at_a_time", "latency_s/2_instances")] > 0
     assert ("batched", "speedup/2_instances") in by
+
+
+def test_task_pipelines_share_the_loaded_components(ckpts):
+    from amodal_compose.pipeline import CompositionPipeline, DeocclusionPipeline, RemovalPipeline
+
+    pipe = Pipeline.from_checkpoints(**ckpts)
+    assert pipe.composition.parts is pipe and pipe.composition.components["compositor"] is pipe.components["compositor"]
+    own = CompositionPipeline(compositor=pipe.components["compositor"])  # the typed constructor
+    bg, instances = _scene_job()
+    plain = [ComposeInstance(i.image, i.mask, occluded=False) for i in instances]
+    assert torch.equal(own.compose(bg, plain).image, pipe.compose(bg, plain).image)
+    with pytest.raises(TypeError, match="not both"):
+        CompositionPipeline(compositor=pipe.components["compositor"], components=pipe)
+    with pytest.raises(MissingComponentError, match="'remover' component"):
+        pipe.remove(bg, instances[0].mask)
+    with pytest.raises(MissingComponentError, match="'pcnet_m' component"):
+        DeocclusionPipeline(components=pipe).deocclude(bg, [instances[0].mask])
+    assert RemovalPipeline.uses == ("remover",) and "compositor" in CompositionPipeline.uses
+
+
+def test_pipeline_modules_import_no_circle():
+    """The pipeline package's modules import each other in one direction only (function-level imports
+    included)."""
+    import ast
+
+    folder = Path(__file__).parents[1] / "src" / "amodal_compose" / "pipeline"
+    graph = {}
+    for path in folder.glob("*.py"):
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module:
+                deps.add(node.module.split(".")[0])
+        graph[path.stem] = deps & {p.stem for p in folder.glob("*.py")}
+
+    def reaches(start, goal, seen=()):
+        return any(d == goal or (d not in seen and reaches(d, goal, (*seen, d))) for d in graph[start])
+
+    assert not [m for m in graph if reaches(m, m)], graph

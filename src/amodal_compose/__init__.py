@@ -9,9 +9,9 @@ import os as _os
 
 _os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
+from ._version import __version__  # noqa: E402
 from .structures import Instance, Keys, Scene  # noqa: E402
 
-__version__ = "0.1.0"
 __all__ = ["ComposeInstance", "Instance", "Keys", "Pipeline", "Scene", "__version__"]
 
 _LAZY = {"Pipeline", "ComposeInstance", "CompositionResult"}

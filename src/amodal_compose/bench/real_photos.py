@@ -87,7 +87,7 @@ def paste_network_layer(pipe: Pipeline, background: Tensor, image: Tensor, mask:
     upsampled (RGB and alpha), and blended: what the pipeline did before its full-resolution edits."""
     system = pipe.components["compositor"]
     win = Window.around(mask, pipe.input_sizes["compositor"], pipe.enlarge["compositor"])
-    out = pipe._run(system.compose, win.net(background)[None], win.net(image * mask)[None])
+    out = pipe.run(system.compose, win.net(background)[None], win.net(image * mask)[None])
     rgb = win.paste(upsample(out["rgb"][0], win.side), torch.zeros_like(background))
     alpha = win.paste(upsample(out["alpha"][0], win.side), torch.zeros_like(mask))
     return alpha * rgb + (1 - alpha) * background

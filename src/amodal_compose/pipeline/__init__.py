@@ -1,8 +1,12 @@
-"""Inference: trained systems chained into a :class:`Pipeline` (``Pipeline.from_checkpoints``), AMICO
-Algorithm 1 on the user's own images (:meth:`Pipeline.compose`), and batch inference over many jobs
-with ``Trainer.predict`` on any number of devices (:mod:`amodal_compose.pipeline.predict`)."""
+"""Inference: trained systems chained into a :class:`Pipeline` (``Pipeline.from_checkpoints``), which
+gives every task its components allow through one pipeline per task (:class:`CompositionPipeline`,
+:class:`DeocclusionPipeline`, :class:`RemovalPipeline`, sharing one :class:`Components`), and batch
+inference over many jobs with ``Trainer.predict`` on any number of devices
+(:mod:`amodal_compose.pipeline.predict`)."""
 
-from .checkpoints import CheckpointError, load_system
+from ..checkpoints import CheckpointError, load_system
+from .components import Components
+from .compose import CompositionPipeline
 from .core import (
     ComposeInstance,
     CompositionResult,
@@ -10,10 +14,16 @@ from .core import (
     MissingComponentError,
     Pipeline,
 )
-from .scene import DeocclusionResult, ManipulationResult
+from .removal import RemovalPipeline
+from .results import DeocclusionResult, ManipulationResult
+from .scene import DeocclusionPipeline
 
 __all__ = [
     "CheckpointError",
+    "Components",
+    "CompositionPipeline",
+    "DeocclusionPipeline",
+    "RemovalPipeline",
     "ComposeInstance",
     "CompositionResult",
     "DeocclusionResult",

@@ -1,5 +1,5 @@
-"""Scene de-occlusion and manipulation on a :class:`~amodal_compose.pipeline.Pipeline` (PCNet section
-3.2-3.3 and 4.2, chained with AMICO's compositor).
+"""Scene de-occlusion and manipulation on the user's own images (PCNet section 3.2-3.3 and 4.2, chained
+with AMICO's compositor): :class:`DeocclusionPipeline`.
 
 ``deocclude`` recovers the occlusion order (PCNet-M, dual completion), each instance's amodal mask
 (ordering-grounded; by PCNet-M, or by Amodal-VAE with several sampled hypotheses), its hidden
@@ -12,92 +12,25 @@ chained with learned recomposition, which PCNet itself does by pasting.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from ..io import write_png
 from ..ops.classic import telea_inpaint
 from ..ops.convert import as_image, as_mask
 from ..ops.graph import ancestors
 from ..ops.masks import dilate
+from ..systems import AmodalVAESystem, CompositionSystem, ContentSystem, PCNetCSystem, PCNetMSystem
+from .components import Components, check_shape_method
+from .compose import place_instance
+from .results import ComposeInstance, DeocclusionResult, Hypothesis, ManipulationResult
+from .task import TaskPipeline
 from .window import Window
 
-__all__ = ["DeocclusionResult", "ManipulationResult", "SceneMixin", "paint_order"]
-
-
-@dataclass
-class DeocclusionResult:
-    """A de-occluded scene, everything on the image's frame ``(H, W)``.
-
-    Attributes:
-        order: ``(N, N)`` int64, ``[i, j] = 1`` when ``i`` occludes ``j`` (may be cyclic).
-        modal: ``(N, 1, H, W)`` the visible masks used (after threshold and dilation).
-        amodal: ``(N, 1, H, W)`` the completed masks.
-        layers: ``(N, 4, H, W)`` each object whole: RGB (visible pixels kept, hidden ones completed) and
-            alpha (its amodal mask).
-        background: ``(3, H, W)`` the scene without its objects.
-        notes: which network did what (``"content": "pcnet_c"``, ``"background": "telea"``, ...).
-        hypotheses: with ``hypotheses > 1`` (Amodal-VAE), per instance its alternative completions best
-            first (:class:`~amodal_compose.pipeline.Hypothesis`: amodal mask, RGB layer, score);
-            ``amodal`` and ``layers`` hold the first.
-    """
-
-    order: Tensor
-    modal: Tensor
-    amodal: Tensor
-    layers: Tensor
-    background: Tensor
-    notes: dict[str, str] = field(default_factory=dict)
-    hypotheses: list[list[Any]] = field(default_factory=list)
-
-    def save(self, folder: str | Path) -> list[Path]:
-        """``order.json`` (the graph as an edge list and a matrix), ``background.png``, and per instance
-        ``amodal_<k>.png`` and ``layer_<k>.png`` (RGBA)."""
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        edges = [[int(i), int(j)] for i, j in torch.nonzero(self.order).tolist()]
-        order = folder / "order.json"
-        order.write_text(json.dumps({"occludes": edges, "matrix": self.order.tolist(), "notes": self.notes}, indent=1))
-        paths = [order, write_png(folder / "background.png", self.background)]
-        for k in range(len(self.amodal)):
-            paths.append(write_png(folder / f"amodal_{k}.png", self.amodal[k]))
-            rgba = (self.layers[k].clamp(0, 1) * 255 + 0.5).to(torch.uint8).permute(1, 2, 0).numpy()
-            paths.append(write_png(folder / f"layer_{k}.png", rgba))
-        for k, alternatives in enumerate(self.hypotheses):
-            for h, hyp in enumerate(alternatives):
-                paths.append(write_png(folder / f"amodal_{k}_hypothesis_{h}.png", hyp.amodal_mask))
-                paths.append(write_png(folder / f"layer_{k}_hypothesis_{h}.png", hyp.completed))
-        return paths
-
-
-@dataclass
-class ManipulationResult:
-    """The output of ``manipulate``: the recomposed ``image``, the de-occlusion it started from, the
-    edited ``order`` and the ``paint`` order (back to front) of the layers that were painted."""
-
-    image: Tensor
-    deocclusion: DeocclusionResult
-    order: Tensor
-    paint: list[int]
-    layers: list[Tensor]
-
-
-def check_shape_method(shape_method: str, choices: Sequence[str], hypotheses: int, deterministic: str) -> None:
-    """Refuse an unknown ``shape_method`` (one of ``choices``) or ``hypotheses`` that is not an integer
-    >= 1, or > 1 with a deterministic method (only ``"amodal_vae"`` samples several masks)."""
-    if shape_method not in choices:
-        raise ValueError(f"shape_method must be {' or '.join(map(repr, choices))}, got {shape_method!r}")
-    if not (isinstance(hypotheses, int) and hypotheses >= 1):
-        raise ValueError(f"hypotheses must be an integer >= 1, got {hypotheses!r}")
-    if hypotheses > 1 and shape_method != "amodal_vae":
-        raise ValueError(f"hypotheses > 1 needs shape_method='amodal_vae' ({deterministic} predicts one mask)")
+__all__ = ["DeocclusionPipeline", "paint_order"]
 
 
 def paint_order(order: Tensor, keep: Sequence[int]) -> list[int]:
@@ -120,8 +53,35 @@ def paint_order(order: Tensor, keep: Sequence[int]) -> list[int]:
     return out
 
 
-class SceneMixin:
-    """``deocclude`` and ``manipulate`` (mixed into :class:`~amodal_compose.pipeline.Pipeline`)."""
+class DeocclusionPipeline(TaskPipeline):
+    """De-occlude a scene and edit it (PCNet): order, amodal masks, object layers, background.
+
+    Args:
+        pcnet_m: :class:`~amodal_compose.systems.PCNetMSystem`, needed by every call (the order).
+        pcnet_c: :class:`~amodal_compose.systems.PCNetCSystem`, for hidden content and the background
+            (without it: f_content for content, Telea for the background).
+        content: f_content, the content step when ``pcnet_c`` is missing.
+        amodal_vae: the other amodal step (``shape_method="amodal_vae"``).
+        compositor: f_comp, which :meth:`manipulate` harmonises repainted layers with.
+        device, dtype, input_sizes: see :class:`~amodal_compose.pipeline.components.Components`.
+        components: instead of the systems, a shared set of loaded components.
+
+    Example:
+        >>> pipe = DeocclusionPipeline(pcnet_m=load_system("pcnet_m.ckpt"))  # doctest: +SKIP
+        >>> pipe.deocclude(photo, visible_masks).order  # doctest: +SKIP
+    """
+
+    uses = ("pcnet_m", "pcnet_c", "content", "amodal_vae", "compositor")
+
+    def __init__(
+        self, pcnet_m: PCNetMSystem | None = None, pcnet_c: PCNetCSystem | None = None,
+        content: ContentSystem | None = None, amodal_vae: AmodalVAESystem | None = None,
+        compositor: CompositionSystem | None = None, *, device: str | torch.device = "cpu",
+        dtype: torch.dtype = torch.float32, input_sizes: dict[str, int] | None = None,
+        components: Components | None = None,
+    ) -> None:  # fmt: skip
+        super().__init__(components, device, dtype, input_sizes, pcnet_m=pcnet_m, pcnet_c=pcnet_c, content=content,
+                         amodal_vae=amodal_vae, compositor=compositor)  # fmt: skip
 
     def _modal(self, masks: Any, size: tuple[int, int], threshold: float, grow: int) -> Tensor:
         items = list(masks) if not isinstance(masks, Tensor) else list(masks if masks.ndim == 4 else masks[:, None])
@@ -190,8 +150,6 @@ class SceneMixin:
         notes["amodal"] = shape_method
         found = []
         if hypotheses > 1:
-            from .core import Hypothesis
-
             rgb = [layers] + [self._complete_content(img, modal, a, order)[0] for a in alternatives[1:]]
             found = [[Hypothesis(alternatives[h][k], rgb[h][k, :3], float(scores[k, h])) for h in range(hypotheses)]
                      for k in range(n)]  # fmt: skip
@@ -281,8 +239,6 @@ class SceneMixin:
         Raises:
             ValueError: an unknown edit or an index out of range.
         """
-        from .core import ComposeInstance
-
         d = self.deocclude(image, modal_masks, categories, mask_threshold, mask_dilation)
         n = len(d.modal)
         order = d.order.clone()
@@ -303,7 +259,7 @@ class SceneMixin:
                 order[i, j], order[j, i] = 1, 0
             elif "insert" in e:
                 inst = ComposeInstance.of(e["insert"])
-                item = self._prepare(len(extra), inst, tuple(d.background.shape[-2:]), mask_threshold, mask_dilation)
+                item = place_instance(len(extra), inst, tuple(d.background.shape[-2:]), mask_threshold, mask_dilation)
                 extra.append(torch.cat([item.image * item.mask, item.mask]))
             else:
                 raise ValueError(f"unknown edit {e!r}; edits are delete, move, front / of, insert")

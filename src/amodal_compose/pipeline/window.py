@@ -96,6 +96,13 @@ class Window:
             raise ValueError("a layer needs the affine head's transform or the RGB head's rgb and obj_net")
         return torch.cat([colour, a])
 
+    def mask(self, low: Tensor, guide: Tensor, frame: Tensor) -> Tensor:
+        """A network's ``(1, s, s)`` mask as a binary mask of the image, the shape of ``frame``: upsampled
+        along ``guide``'s edges (:func:`~amodal_compose.ops.fullres.upsample_alpha`), split at 0.5, zero
+        outside the window."""
+        up = (upsample_alpha(low, guide) > 0.5).to(frame.dtype)
+        return self.paste(up, torch.zeros_like(frame))
+
     def blend(self, canvas: Tensor, layer: Tensor) -> Tensor:
         """``canvas`` with a full-resolution RGBA ``layer`` of the window alpha-blended in (AMICO, the
         equation after eq. 5); pixels where alpha is 0 keep their exact values."""

@@ -16,8 +16,6 @@ size, any size zero-padded to the network's stride and cropped back).
 
 from __future__ import annotations
 
-import pickle
-import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,11 +25,12 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
 
+from ..checkpoints import CHECKPOINT_KEY, checkpoint_entry, read_checkpoint, register_system
 from ..metrics import MethodMetrics
 from ..nets.base import build_module, module_spec
 from ..ops.convert import as_image, as_mask, check_same_batch, check_same_size, pad_to_multiple
 
-__all__ = ["System", "OptimizerFactory", "STAGES", "COMPONENTS", "CHECKPOINT_KEY", "CheckpointError", "read_checkpoint"]
+__all__ = ["System", "OptimizerFactory", "STAGES", "COMPONENTS"]
 
 #: ``params -> Optimizer``; LightningCLI configs give it as ``class_path: torch.optim.Adam``.
 OptimizerFactory = Callable[[Iterable], torch.optim.Optimizer]
@@ -41,36 +40,6 @@ STAGES = ("val", "test")
 
 #: pipeline component name -> system class; a system joins by declaring ``component = "<name>"``.
 COMPONENTS: dict[str, type[System]] = {}
-
-#: the checkpoint entry where a system records what wrote it (package version, class, input crop).
-CHECKPOINT_KEY = "amodal_compose"
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be used: unreadable, of another system or package version, or naming
-    code outside the package. The message names the argument and the file."""
-
-
-def read_checkpoint(path: str | Path, name: str = "checkpoint") -> dict[str, Any]:
-    """``torch.load(path, weights_only=True)`` on the CPU, with clear errors.
-
-    Raises:
-        FileNotFoundError: no such file.
-        CheckpointError: a truncated or corrupt file, or one holding more than weights.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{name}: checkpoint not found: {path}")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        raise CheckpointError(f"{name}: {path} holds more than weights and is refused ({err})") from err
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as err:
-        raise CheckpointError(f"{name}: {path} is not a readable checkpoint (truncated or corrupt?): {err}") from err
-    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
-        raise CheckpointError(f"{name}: {path} is not a Lightning checkpoint (no state_dict)")
-    return ckpt
-
 
 class System(pl.LightningModule):
     """Base LightningModule of the package.
@@ -91,6 +60,7 @@ class System(pl.LightningModule):
 
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)
+        register_system(cls)
         name = cls.__dict__.get("component")
         if name is not None:
             if name in COMPONENTS and COMPONENTS[name] is not cls:
@@ -100,28 +70,19 @@ class System(pl.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         """Record the package version, the system class and, when trained with a DataModule, the input
         crop (``crop_size``, ``enlarge``), so a pipeline can check and use the checkpoint."""
-        from .. import __version__
-
         crop = {}
         dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
         if dm is not None:
             hp = dm.hparams
             crop = {k: hp[k] for k in ("crop_size", "enlarge", "enlarge_range") if k in hp}
-        cls = type(self)
-        checkpoint[CHECKPOINT_KEY] = {
-            "version": __version__, "system": f"{cls.__module__}.{cls.__qualname__}", "crop": crop,
-        }  # fmt: skip
+        checkpoint[CHECKPOINT_KEY] = checkpoint_entry(type(self), crop)
 
     def portable_checkpoint(self, crop: dict | None = None) -> dict[str, Any]:
         """This system as a checkpoint dict that ``load_from_checkpoint`` and the pipeline load (float32
         CPU weights, hyper-parameters, the ``amodal_compose`` entry with ``crop`` as its input crop)."""
-        from .. import __version__
-
-        cls = type(self)
         meta = dict(getattr(self, "checkpoint_meta", None) or {})
-        meta.update(version=__version__, system=f"{cls.__module__}.{cls.__qualname__}")
-        if crop is not None or "crop" not in meta:
-            meta["crop"] = dict(crop or {})
+        kept = meta.get("crop") if crop is None else crop
+        meta.update(checkpoint_entry(type(self), kept or {}))
         return {
             "state_dict": {k: v.detach().float().cpu() for k, v in self.state_dict().items()},
             "hyper_parameters": dict(self.hparams), "hparams_name": "kwargs",

@@ -1,43 +1,92 @@
-"""Loading checkpoints as untrusted input.
+"""Checkpoints: what a system records in one, and reading, checking and loading one as untrusted input.
 
-A checkpoint is read with ``torch.load(weights_only=True)`` (tensors and plain containers only, no
-pickled code), then checked before anything in it is used:
+A system's checkpoint carries an ``amodal_compose`` entry (:data:`CHECKPOINT_KEY`: the package version,
+the system class, the input crop it was trained on). Loading (:func:`load_system`) reads the file with
+``torch.load(weights_only=True)`` (tensors and plain containers only, no pickled code), then checks it
+before anything in it is used:
 
-* it was written by this package (its ``amodal_compose`` entry) at a compatible version (same major
-  and minor version);
+* it was written by this package at a compatible version (same major and minor version);
 * it holds the expected system (a compositor checkpoint passed as ``shape=`` is refused by name);
 * every class its hyper-parameters name (the system, its networks, Lightning's instantiator) is one
   of this package's or Lightning's own, since ``load_from_checkpoint`` imports and builds them;
   ``trusted=True`` lifts this last rule for checkpoints of your own networks.
 
-Only then is the system rebuilt with its own ``load_from_checkpoint``.
+Only then is the system rebuilt with its own ``load_from_checkpoint``. The systems register
+themselves here (:func:`register_system`), so this module imports none of them.
 """
 
 from __future__ import annotations
 
+import pickle
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from .. import __version__
-from ..systems.base import CHECKPOINT_KEY, CheckpointError, System, read_checkpoint
+from ._version import __version__
 
-__all__ = ["CheckpointError", "read_checkpoint", "check_checkpoint", "load_system"]
+__all__ = [
+    "CHECKPOINT_KEY",
+    "CheckpointError",
+    "SYSTEMS",
+    "register_system",
+    "checkpoint_entry",
+    "read_checkpoint",
+    "check_checkpoint",
+    "load_system",
+]
+
+#: the checkpoint entry where a system records what wrote it (package version, class, input crop).
+CHECKPOINT_KEY = "amodal_compose"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used: unreadable, of another system or package version, or naming
+    code outside the package. The message names the argument and the file."""
+
+
+def read_checkpoint(path: str | Path, name: str = "checkpoint") -> dict[str, Any]:
+    """``torch.load(path, weights_only=True)`` on the CPU, with clear errors.
+
+    Raises:
+        FileNotFoundError: no such file.
+        CheckpointError: a truncated or corrupt file, or one holding more than weights.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{name}: checkpoint not found: {path}")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise CheckpointError(f"{name}: {path} holds more than weights and is refused ({err})") from err
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as err:
+        raise CheckpointError(f"{name}: {path} is not a readable checkpoint (truncated or corrupt?): {err}") from err
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
+        raise CheckpointError(f"{name}: {path} is not a Lightning checkpoint (no state_dict)")
+    return ckpt
+
+
+#: every system class by its qualified name (``amodal_compose.systems.shape.ShapeSystem``).
+SYSTEMS: dict[str, type] = {}
 
 #: modules whose classes a checkpoint may name without ``trusted=True``.
 SAFE_PREFIXES = ("amodal_compose.", "torch.optim.", "torch.nn.")
 SAFE_INSTANTIATORS = ("pytorch_lightning.cli.instantiate_module",)
 
 
-def _system_classes() -> dict[str, type[System]]:
-    found, todo = {}, [System]
-    while todo:
-        cls = todo.pop()
-        for sub in cls.__subclasses__():
-            found[f"{sub.__module__}.{sub.__qualname__}"] = sub
-            todo.append(sub)
-    return found
+def _qualname(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def register_system(cls: type) -> None:
+    """Make ``cls`` loadable by :func:`load_system` (every ``System`` subclass calls this)."""
+    SYSTEMS[_qualname(cls)] = cls
+
+
+def checkpoint_entry(cls: type, crop: dict | None = None) -> dict[str, Any]:
+    """The ``amodal_compose`` entry of a checkpoint of ``cls``: this version, the class, the input crop."""
+    return {"version": __version__, "system": _qualname(cls), "crop": dict(crop or {})}
 
 
 def _named_classes(obj: Any, found: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -58,9 +107,9 @@ def _minor(version: str) -> tuple[str, ...]:
 
 
 def check_checkpoint(
-    ckpt: dict[str, Any], path: str | Path, name: str = "checkpoint", expected: type[System] | None = None,
+    ckpt: dict[str, Any], path: str | Path, name: str = "checkpoint", expected: type | None = None,
     trusted: bool = False,
-) -> type[System]:  # fmt: skip
+) -> type:  # fmt: skip
     """The system class of a checkpoint read by :func:`read_checkpoint`, after the checks above.
 
     Raises:
@@ -78,7 +127,7 @@ def check_checkpoint(
             f"{name}: {path} was written by amodal_compose {version}; this is {__version__} "
             "(checkpoints load across patch versions only)"
         )
-    cls = _system_classes().get(str(meta["system"]))
+    cls = SYSTEMS.get(str(meta["system"]))
     if cls is None:
         raise CheckpointError(f"{name}: {path} holds {meta['system']}, which is not a system of this package")
     if expected is not None and not issubclass(cls, expected):
@@ -95,9 +144,9 @@ def check_checkpoint(
 
 
 def load_system(
-    path: str | Path, expected: type[System] | None = None, name: str = "checkpoint",
+    path: str | Path, expected: type | None = None, name: str = "checkpoint",
     device: str | torch.device = "cpu", trusted: bool = False,
-) -> System:  # fmt: skip
+) -> Any:  # fmt: skip
     """A system from a checkpoint, checked (see the module's documentation), in eval mode.
 
     Args:

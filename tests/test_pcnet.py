@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 
 from amodal_compose import Pipeline
+from amodal_compose.algorithms import pcnet as pcnet_algorithms
+from amodal_compose.algorithms.pcnet import dual_growth
 from amodal_compose.baselines import complete_object_baselines
 from amodal_compose.data.datamodules import PCNetCDataModule, PCNetMDataModule
 from amodal_compose.data.datasets import SyntheticScenes
@@ -213,8 +215,9 @@ def test_ordering_over_crop_scales_sums_each_scales_increments():
         image, modal, cats = scene.image, scene.modal_masks(), scene.categories()
         assert torch.equal(system.order(image, modal, cats, scales=(1.0,)), system.order(image, modal, cats))
         for mirror in (False, True):
-            pairs, hard, soft = system._dual_growth(image, modal, cats, None, True, True, mirror, scales)
-            views = [system._dual_growth(image, modal, cats, None, True, True, mirror, (s,)) for s in scales]
+            complete, near = system._completion(), system.hparams.neighbour_dilation
+            pairs, hard, soft = dual_growth(complete, image, modal, cats, near, True, True, mirror, scales)
+            views = [dual_growth(complete, image, modal, cats, near, True, True, mirror, (s,)) for s in scales]
             assert [v[0] for v in views] == [pairs] * 3
             torch.testing.assert_close(hard, sum(v[1] for v in views))
             torch.testing.assert_close(soft, sum(v[2] for v in views))
@@ -303,14 +306,14 @@ def test_soft_ties_order_the_pairs_eq_3_leaves_unordered():
         system.order(image, modal, ties="random")
 
 
-def test_cycles_break_the_weakest_edge_of_the_predicted_order():
+def test_cycles_break_the_weakest_edge_of_the_predicted_order(monkeypatch):
     system = tiny_m()
     modal = torch.zeros(3, 1, 16, 16)
     modal[0, :, 2:8, 2:8], modal[1, :, 2:8, 8:14], modal[2, :, 8:14, 4:12] = 1, 1, 1  # all three touch
     pairs = [(0, 1), (0, 2), (1, 2)]
     # increments (grow of i, grow of j): 0 in front of 1 by 10 px, 2 in front of 0 by 2, 1 in front of 2 by 8
     hard = torch.tensor([[0.0, 3.0, 0.0], [10.0, 1.0, 8.0]])
-    system._dual_growth = lambda *args, **kwargs: (pairs, hard, None)
+    monkeypatch.setattr(pcnet_algorithms, "dual_growth", lambda *args, **kwargs: (pairs, hard, None))
     image = torch.rand(3, 16, 16)
     assert system.order(image, modal).tolist() == [[0, 1, 0], [0, 0, 1], [1, 0, 0]]  # PCNet: a ring
     front_to_back = [[0, 1, 1], [0, 0, 1], [0, 0, 0]]  # 2 > 0, the weakest edge, reversed
@@ -519,3 +522,26 @@ def test_pcnet_c_prefill_corrects_the_telea_fill_and_keeps_the_known_pixels():
     assert ((background - 0.8).abs() * hole).sum() / (3 * hole.sum()) < 0.3  # a black prefill: about 0.8
     with pytest.raises(ValueError, match="prefill"):
         PCNetCSystem(prefill="lama")
+
+
+def test_ordering_and_amodal_completion_are_plain_functions_over_a_completion():
+    """PCNet's inference lives in ``algorithms.pcnet`` (no Lightning in it) and the system calls it: the
+    same order and masks with the system's own completion passed by hand."""
+    import ast
+    from pathlib import Path
+
+    from amodal_compose.algorithms import amodal_completion, recover_order
+
+    source = Path(pcnet_algorithms.__file__).read_text()
+    imported = {n.module for n in ast.walk(ast.parse(source)) if isinstance(n, ast.ImportFrom) and n.module}
+    imported |= {a.name for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Import) for a in n.names}
+    assert not any("lightning" in m for m in imported)
+    scene = scenes_with_occlusion(1)[0]
+    system = tiny_m()
+    oracle(system, scene)
+    modal, cats = scene.modal_masks(), scene.categories()
+    order = recover_order(system._completion(), scene.image, modal, cats, system.hparams.neighbour_dilation)
+    assert torch.equal(order, system.order(scene.image, modal, cats))
+    complete = lambda im, t, e, c, **_: (system.complete_masks(im, t, e, c), None)  # noqa: E731
+    assert torch.equal(amodal_completion(complete, scene.image, modal, order, cats), system.amodal(scene.image, modal,
+                                                                                                    order, cats))

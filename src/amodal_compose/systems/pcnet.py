@@ -20,6 +20,17 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from ..algorithms.pcnet import (
+    Completion,
+    amodal_completion,
+    check_context,
+    check_cycles,
+    check_scales,
+    check_ties,
+    dual_completion,
+    orient,
+    recover_order,
+)
 from ..baselines import (
     BASELINES,
     amodal_convex,
@@ -39,7 +50,6 @@ from ..losses.pcnet import hole_valid_l1, partial_completion_loss
 from ..metrics import BinnedImageMetrics, MethodMetrics, MetricSet, OrderingAccuracy, mask_metrics
 from ..nets.inpainting import PartialUNet, PatchDiscriminator
 from ..nets.pcnet import PartialMaskNet
-from ..ops.graph import ancestors, break_cycles, neighbour_pairs
 from ..ops.masks import bbox, context_square, crop_square, dilate, paste_square
 from ..structures import Keys, Scene
 from .base import STAGES, OptimizerFactory, System
@@ -51,64 +61,6 @@ ORDERING_METHODS = ("pcnet_m", "pcnet_m (soft ties)", "area (larger in front)", 
                     "convex")
 #: the amodal masks it scores on the same occluded instances (PCNet Table 2).
 AMODAL_METHODS = ("pcnet_m (grounded)", "pcnet_m (non-grounded)", "raw", "convex", "convex_r")
-
-
-def _union(masks: Tensor, index: Sequence[int], like: Tensor) -> Tensor:
-    return masks[list(index)].amax(0) if len(index) else torch.zeros_like(like)
-
-
-def _check_ties(ties: str) -> str:
-    if ties not in ("none", "soft"):
-        raise ValueError(f"ties must be 'none' or 'soft', got {ties!r}")
-    return ties
-
-
-def _check_cycles(cycles: str) -> str:
-    if cycles not in ("keep", "break"):
-        raise ValueError(f"cycles must be 'keep' or 'break', got {cycles!r}")
-    return cycles
-
-
-def _check_scales(scales: Sequence[float]) -> tuple[float, ...]:
-    out = tuple(float(s) for s in scales)
-    if not out or min(out) <= 0:
-        raise ValueError(f"scales must be a non-empty list of positive crop scales, got {list(scales)}")
-    return out
-
-
-def _check_context(context: int) -> int:
-    if int(context) != context or context < 0:
-        raise ValueError(f"context must be a whole number of passes >= 0, got {context!r}")
-    return int(context)
-
-
-def _occluders(order: Tensor) -> list[list[int]]:
-    """Per instance, the instances an order matrix puts directly in front of it."""
-    return [order[:, k].nonzero().flatten().tolist() for k in range(len(order))]
-
-
-def _orient(
-    n: int, pairs: list[tuple[int, int]], hard: Tensor, soft: Tensor | None = None, acyclic: bool = False,
-) -> Tensor:  # fmt: skip
-    """PCNet eq. 3 on increments ``(2, P)`` of ``pairs``: the instance that grows less is in front; equal
-    hard increments are decided by ``soft`` ones when given, else left without an edge. ``acyclic``: the
-    cycles broken by :func:`~amodal_compose.ops.graph.break_cycles`, each edge's evidence the difference
-    of the increments that decided it."""
-    out = torch.zeros(n, n, dtype=torch.int64)
-    if not pairs:
-        return out
-    i, j = torch.tensor([p[0] for p in pairs]), torch.tensor([p[1] for p in pairs])
-    grow_i, grow_j = hard
-    if soft is not None:
-        tie = grow_i == grow_j
-        grow_i, grow_j = torch.where(tie, soft[0], grow_i), torch.where(tie, soft[1], grow_j)
-    out[i[grow_i < grow_j], j[grow_i < grow_j]] = 1  # i grows less: i is in front
-    out[j[grow_j < grow_i], i[grow_j < grow_i]] = 1
-    if not acyclic:
-        return out
-    evidence = torch.zeros(n, n, dtype=torch.float64)
-    evidence[i, j], evidence[j, i] = (grow_j - grow_i).double().clamp(min=0), (grow_i - grow_j).double().clamp(min=0)
-    return break_cycles(out, evidence)
 
 
 class PCNetMSystem(System):
@@ -195,10 +147,10 @@ class PCNetMSystem(System):
         optimizer: OptimizerFactory | None = None,
     ) -> None:
         super().__init__()
-        _check_ties(ties)
-        _check_scales(scales)
-        _check_context(context)
-        _check_cycles(cycles)
+        check_ties(ties)
+        check_scales(scales)
+        check_context(context)
+        check_cycles(cycles)
         self.save_hyperparameters(ignore=["net", "optimizer"])
         self.attach_net("net", net, PartialMaskNet)
         self.optimizer_factory = optimizer
@@ -240,11 +192,11 @@ class PCNetMSystem(System):
         """A call's ``ties``, ``mirror``, ``scales``, ``context`` and whether to break cycles, the system's
         where not given (a checkpoint saved before these options existed: eq. 3, one view, one crop, no
         context pass, cycles kept)."""
-        ties = _check_ties(ties or self.hparams.get("ties", "none"))
+        ties = check_ties(ties or self.hparams.get("ties", "none"))
         mirror = bool(self.hparams.get("mirror", False)) if mirror is None else mirror
-        scales = _check_scales(self.hparams.get("scales", (1.0,)) if scales is None else scales)
-        context = _check_context(self.hparams.get("context", 0) if context is None else context)
-        return ties, mirror, scales, context, _check_cycles(cycles or self.hparams.get("cycles", "keep")) == "break"
+        scales = check_scales(self.hparams.get("scales", (1.0,)) if scales is None else scales)
+        context = check_context(self.hparams.get("context", 0) if context is None else context)
+        return ties, mirror, scales, context, check_cycles(cycles or self.hparams.get("cycles", "keep")) == "break"
 
     # ------------------------------------------------------------------ partial completion of many targets
     def complete_masks(
@@ -358,121 +310,35 @@ class PCNetMSystem(System):
             ``(N, N)`` int64, ``[i, j] = 1`` when ``i`` occludes ``j``; may be cyclic unless ``cycles="break"``.
         """
         ties, mirror, scales, context, acyclic = self._inference_options(ties, mirror, scales, context, cycles)
-        pairs, hard, soft = self._ordering(image, modal, categories, dilation, batch, ties == "soft", mirror, scales,
-                                           context)  # fmt: skip
-        return _orient(len(modal), pairs, hard, soft, acyclic).to(modal.device)
-
-    def _neighbours(self, modal: Tensor, dilation: int | None) -> tuple[Tensor, list[tuple[int, int]]]:
-        """The neighbour matrix (CPU) and its pairs ``(i, j)``, ``i < j``."""
-        near = neighbour_pairs(modal, self.hparams.neighbour_dilation if dilation is None else dilation).cpu()
-        return near, [(i, j) for i in range(len(modal)) for j in range(i + 1, len(modal)) if near[i, j]]
-
-    def _ordering(
-        self, image: Tensor, modal: Tensor, categories: Tensor | None, dilation: int | None, batch: bool, soft: bool,
-        mirror: bool, scales: Sequence[float], context: int,
-    ) -> tuple[list[tuple[int, int]], Tensor, Tensor | None]:  # fmt: skip
-        """:meth:`_dual_growth` of eq. 3, or of the last of at most ``context`` passes, each grounded in the
-        order of the one before (its hard increments, ties left without an edge). A completion whose
-        eraser an earlier pass already used is not run again, and the passes stop once the order no longer
-        changes (a further pass would repeat the last): the later passes cost a fraction of the first."""
-        if not context:
-            return self._dual_growth(image, modal, categories, dilation, batch, soft, mirror, scales)
-        near, pairs = self._neighbours(modal, dilation)
-        others = [near[k].nonzero().flatten().tolist() for k in range(len(modal))]
-        rows = pairs + [(j, i) for i, j in pairs]  # the order of _dual_growth's flattened increments
-        done: dict[tuple, tuple[float, float]] = {}  # (target, other, eraser) -> hard, soft increment
-        for _ in range(context):
-            keys = [(a, b, tuple(sorted({b, *others[a]}))) for a, b in rows]  # target, other, all it erases
-            todo = [key not in done for key in keys]
-            if any(todo):
-                _, hard, soft_inc = self._dual_growth(image, modal, categories, dilation, batch, soft, mirror, scales,
-                                                      others, todo)  # fmt: skip
-                for r, key in enumerate(keys):
-                    if todo[r]:
-                        done[key] = (float(hard.flatten()[r]), float(soft_inc.flatten()[r]) if soft else 0.0)
-            hard = torch.tensor([done[key][0] for key in keys]).view(2, -1)
-            soft_inc = torch.tensor([done[key][1] for key in keys]).view(2, -1) if soft else None
-            before, others = others, _occluders(_orient(len(modal), pairs, hard))
-            if others == before:
-                break
-        return pairs, hard, soft_inc
-
-    def _dual_growth(
-        self, image: Tensor, modal: Tensor, categories: Tensor | None, dilation: int | None, batch: bool, soft: bool,
-        mirror: bool = False, scales: Sequence[float] = (1.0,), context: list[list[int]] | None = None,
-        rows: list[bool] | None = None,
-    ) -> tuple[list[tuple[int, int]], Tensor, Tensor | None]:  # fmt: skip
-        """Neighbouring pairs ``(i, j)``, ``i < j``, and their increments ``(2, P)`` (row 0: ``i`` completed
-        with ``j`` as eraser; row 1: the reverse), hard and (with ``soft``) soft, on the CPU. With
-        ``context`` (per instance, the other instances erased with the pair's), ``i``'s eraser is ``j``
-        and ``context[i]``, and its increment is its growth into ``j``'s visible mask; ``rows`` (``2 P``
-        flags, in the order of the flattened increments) limits the completions to those flagged (the
-        others' increments are 0). With ``mirror`` and several ``scales``, the increments of every view
-        (each mirror image at each crop scale) summed (mirroring and rescaling keep the neighbour pairs).
-        On val this orders better than the increments of :meth:`complete_masks`' averaged view (0.846
-        against 0.829 over 3 seeds): averaging before the threshold leaves more pairs tied."""
-        if mirror or len(scales) > 1:
-            views = [self._dual_growth(image.flip(-1) if flip else image, modal.flip(-1) if flip else modal,
-                                       categories, dilation, batch, soft, scales=(scale,), context=context, rows=rows)
-                     for scale in scales for flip in ((False, True) if mirror else (False,))]  # fmt: skip
-            hard = torch.stack([v[1] for v in views]).sum(0)
-            return views[0][0], hard, (torch.stack([v[2] for v in views]).sum(0) if soft else None)
-        scale = scales[0]
-        n = len(modal)
-        pairs = self._neighbours(modal, dilation)[1]
-        if not pairs:
-            return pairs, torch.zeros(2, 0), (torch.zeros(2, 0) if soft else None)
-        first, second = [i for i, _ in pairs], [j for _, j in pairs]
-        keep = [r for r in range(2 * len(pairs)) if rows is None or rows[r]]
-        target_of, other_of = [(first + second)[r] for r in keep], [(second + first)[r] for r in keep]
-        cats = categories if categories is not None else torch.zeros(n, dtype=torch.long)
-        targets, erasers, cats = modal[target_of], modal[other_of], cats[target_of]
-        region = 1 - targets  # eq. 3: the growth anywhere; with context, into the pair's other instance
-        if context is not None:
-            region = region * erasers
-            erasers = torch.stack([torch.maximum(e, _union(modal, context[t], e))
-                                   for e, t in zip(erasers, target_of)])  # fmt: skip
-        with self.inference():
-            if batch:
-                done = [self._complete_masks(image, targets, erasers, cats, True, soft, scale=scale)]
-            else:  # one completion per call, and per forward
-                done = [self._complete_masks(image, targets[[r]], erasers[[r]], cats[[r]], False, soft, scale=scale)
-                        for r in range(len(keep))]  # fmt: skip
-        outside = region.to(done[0][0])
-
-        def increments(k: int) -> Tensor:  # 0: hard, 1: soft; all i-rows, then all j-rows
-            maps = torch.cat([d[k] for d in done])
-            out = torch.zeros(2 * len(pairs))
-            out[keep] = (maps * outside).flatten(1).sum(1).cpu().to(out.dtype)
-            return out.view(2, -1)
-
-        return pairs, increments(0), (increments(1) if soft else None)
+        return recover_order(self._completion(), image, modal, categories, self._dilation(dilation), batch, ties,
+                             mirror, scales, context, "break" if acyclic else "keep")  # fmt: skip
 
     def amodal(
         self, image: Tensor, modal: Tensor, order: Tensor | None = None, categories: Tensor | None = None,
         dilation: int | None = None,
     ) -> Tensor:  # fmt: skip
-        """Amodal completion in one step per instance (PCNet eq. 4): with ``order``, the eraser is the
+        """Amodal completion in one step per instance (PCNet eq. 4,
+        :func:`~amodal_compose.algorithms.pcnet.amodal_completion`): with ``order``, the eraser is the
         union of all the instance's ancestors' modal masks (ordering-grounded); without, of all its
         neighbours' (non-grounded). Instances with no eraser keep their modal mask.
 
         Returns:
             ``(N, 1, H, W)`` amodal masks, each containing its modal mask.
         """
-        n = len(modal)
-        if order is None:
-            near = self._neighbours(modal, dilation)[0]
-            erasers = [[j for j in range(n) if near[i, j]] for i in range(n)]
-        else:
-            erasers = [ancestors(order, i) for i in range(n)]
-        out = modal.clone()
-        todo = [i for i in range(n) if erasers[i]]
-        if todo:
-            cats = categories if categories is not None else torch.zeros(n, dtype=torch.long)
-            eraser = torch.stack([_union(modal, erasers[i], modal[0]) for i in todo])
-            pred = self.complete_masks(image, modal[todo], eraser, cats[todo])
-            out[todo] = torch.maximum(pred, modal[todo])
-        return out
+        complete = lambda im, t, e, c, **_: (self.complete_masks(im, t, e, c), None)  # noqa: E731 (its own mirror)
+        return amodal_completion(complete, image, modal, order, categories, self._dilation(dilation))
+
+    def _dilation(self, dilation: int | None) -> int:
+        return int(self.hparams.neighbour_dilation if dilation is None else dilation)
+
+    def _completion(self) -> Completion:
+        """PCNet-M's partial completion as the algorithms' callable (eval mode, no autograd, one view)."""
+
+        def complete(image, targets, erasers, categories, batch=True, soft=False, scale=1.0):
+            with self.inference():
+                return self._complete_masks(image, targets, erasers, categories, batch, soft, scale=scale)
+
+        return complete
 
     # ------------------------------------------------------------------ scene-level evaluation
     def evaluate(self, batch: list[Scene]) -> tuple[dict[str, list], None]:
@@ -483,12 +349,13 @@ class PCNetMSystem(System):
             if len(scene) < 2 or scene.order is None:
                 continue
             modal, cats = scene.modal_masks(), scene.categories()
-            pairs, hard, soft = self._ordering(scene.image, modal, cats, None, True, True, mirror, scales, context)
+            pairs, hard, soft = dual_completion(self._completion(), scene.image, modal, cats, self._dilation(None),
+                                                True, True, mirror, scales, context)  # fmt: skip
             near = self.hparams.neighbour_dilation  # the heuristics order the same neighbour pairs
-            order = _orient(len(modal), pairs, hard, soft if ties == "soft" else None, acyclic)
+            order = orient(len(modal), pairs, hard, soft if ties == "soft" else None, acyclic)
             by = {
-                "pcnet_m": _orient(len(modal), pairs, hard, None, acyclic),
-                "pcnet_m (soft ties)": _orient(len(modal), pairs, hard, soft, acyclic),
+                "pcnet_m": orient(len(modal), pairs, hard, None, acyclic),
+                "pcnet_m (soft ties)": orient(len(modal), pairs, hard, soft, acyclic),
                 "area (larger in front)": order_by_area(modal, larger_in_front=True, dilation=near),
                 "area (smaller in front)": order_by_area(modal, dilation=near),
                 "y-axis": BASELINES["ordering"]["y-axis"](modal, dilation=near),

@@ -12,9 +12,20 @@ _os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 from ._version import __version__  # noqa: E402
 from .structures import Instance, Keys, Scene  # noqa: E402
 
-__all__ = ["ComposeInstance", "Instance", "Keys", "Pipeline", "Scene", "__version__"]
+__all__ = [
+    "ComposeInstance",
+    "CompositionPipeline",
+    "DeocclusionPipeline",
+    "Instance",
+    "Keys",
+    "Pipeline",
+    "RemovalPipeline",
+    "Scene",
+    "__version__",
+]
 
-_LAZY = {"Pipeline", "ComposeInstance", "CompositionResult"}
+_LAZY = {"Pipeline", "ComposeInstance", "CompositionResult", "CompositionPipeline", "DeocclusionPipeline",
+         "RemovalPipeline"}
 
 
 def __getattr__(name: str):

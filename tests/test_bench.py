@@ -166,12 +166,14 @@ def test_deocclusion_speed_times_both_ways(tmp_path):
     recipes = tmp_path / "recipes"
     recipes.mkdir()
     (recipes / "pcnet_m.yaml").write_text((find_recipes() / "pcnet_m.yaml").read_text())
-    recipe = "image_size: 64\ninstances: [4]\nrepeats: 1\nnetwork: pcnet_m.yaml\n"
+    recipe = "image_size: 64\ninstances: [4]\nrepeats: 1\nnetworks: {bench: pcnet_m.yaml}\nmax_batch: [2, 256]\n"
     (recipes / "deocclusion_speed.yaml").write_text(recipe)
     rows = run_bench("deocclusion_speed", tmp_path / "out", recipes=recipes)
     by = {(r["method"], r["metric"]): r["value"] for r in rows}
-    for method in ("batched", "one_pair_per_forward"):
-        assert by[(method, "order_seconds/4_instances")] > 0
+    for method in ("2 per forward", "256 per forward", "one pair per call"):
+        assert by[(f"bench network, {method}", "order_seconds/4_instances")] > 0
+    assert [m for m, _ in by if m.startswith("bench network, default (")]
+    assert by[("bench network", "parameters_millions")] > 0
     assert by[("scene", "neighbour_pairs/4_instances")] >= 1
 
 

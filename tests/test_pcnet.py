@@ -545,3 +545,18 @@ def test_ordering_and_amodal_completion_are_plain_functions_over_a_completion():
     complete = lambda im, t, e, c, **_: (system.complete_masks(im, t, e, c), None)  # noqa: E731
     assert torch.equal(amodal_completion(complete, scene.image, modal, order, cats), system.amodal(scene.image, modal,
                                                                                                     order, cats))
+
+
+def test_crops_per_forward_follow_the_device_unless_set():
+    from amodal_compose.systems.pcnet import MAX_BATCH
+
+    system = tiny_m()
+    assert system.max_batch_on("cpu") == MAX_BATCH["cpu"] and system.max_batch_on("cuda") == MAX_BATCH["cuda"]
+    assert PCNetMSystem(max_batch=7).max_batch_on("cuda") == 7
+    scene = scenes_with_occlusion(1)[0]
+    modal, cats = scene.modal_masks(), scene.categories()
+    orders = []
+    for mb in (1, 3, None):
+        system.hparams.max_batch = mb
+        orders.append(system.order(scene.image, modal, cats))
+    assert all(torch.equal(o, orders[0]) for o in orders)  # the batch size changes the speed, not the order

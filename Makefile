@@ -12,7 +12,7 @@ export WANDB_MODE ?= offline
 export WANDB_SILENT := true
 export PYTHONHASHSEED := 0
 
-.PHONY: install test test-slow demo bench lint clean
+.PHONY: install test test-slow demo bench results lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ demo: install
 
 bench: install
 	$(BIN)/amodal-compose bench --task $(BENCH) --seeds $(SEEDS) --out reports
+
+# merge reports/bench.json into docs/results.{json,md}, the committed home of every result
+results: install
+	$(BIN)/python -c "from amodal_compose.bench.runner import publish; print(publish('reports', 'docs'))"
 
 lint: install
 	$(BIN)/ruff check src tests

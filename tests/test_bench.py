@@ -196,3 +196,17 @@ def test_real_photos_task_composes_at_full_resolution_and_shares_the_compositor(
     assert (tmp_path / "reports" / "figures" / "real_photos.png").is_file()
     trained = [p for p in (tmp_path / "runs").rglob("*") if p.is_dir() and p.name.startswith("seed")]
     assert len(trained) == 1  # one compositor training served both tasks
+
+
+def test_publish_merges_a_report_into_the_results_home(tmp_path):
+    from amodal_compose.bench.runner import make_row, publish, write_report
+
+    write_report([make_row("a", "m", "x", [1.0]), make_row("b", "m", "x", [2.0])], tmp_path / "r1")
+    publish(tmp_path / "r1", tmp_path / "docs")
+    write_report([make_row("b", "m", "x", [3.0])], tmp_path / "r2")
+    md = publish(tmp_path / "r2", tmp_path / "docs")
+    rows = json.loads((tmp_path / "docs" / "results.json").read_text())
+    assert [(r["task"], r["value"]) for r in rows] == [("a", 1.0), ("b", 3.0)]  # b's rows replaced, a's kept
+    assert md.read_text().startswith("# Results") and "make results" in md.read_text()
+    with pytest.raises(FileNotFoundError, match="make bench"):
+        publish(tmp_path / "none", tmp_path / "docs")

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Literal
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from ..ops.convert import check_same_size
@@ -91,6 +92,9 @@ class CompositionNet(RecordedInit):
     Args:
         widths, bottleneck, input_skip: U-Net settings (see :class:`AmodalShapeNet`).
         color_head: ``"rgb"`` or ``"affine"``.
+        transform_stride: with the affine head, the transform is averaged over cells of this many pixels
+            and upsampled bilinearly (not in the paper; 1: per pixel): a colour change is smooth, and a
+            smooth transform has less per-pixel noise to add where nothing needs changing.
 
     Shape:
         background, object_image ``(B, 3, H, W)`` -> ``(I_out (B, 3, H, W), alpha (B, 1, H, W))``,
@@ -110,12 +114,15 @@ class CompositionNet(RecordedInit):
         bottleneck: Sequence[int] = (256, 256),
         input_skip: bool = False,
         color_head: Literal["rgb", "affine"] = "rgb",
+        transform_stride: int = 1,
     ) -> None:
         super().__init__()
         self.record_init(locals())
         if color_head not in ("rgb", "affine"):
             raise ValueError(f"color_head must be 'rgb' or 'affine', got {color_head!r}")
-        self.color_head = color_head
+        if int(transform_stride) < 1:
+            raise ValueError(f"transform_stride must be >= 1, got {transform_stride}")
+        self.color_head, self.transform_stride = color_head, int(transform_stride)
         self.unet = UNet(6, 4 if color_head == "rgb" else 13, widths, bottleneck, input_skip=input_skip)
         if color_head == "affine":  # the 12 transform outputs start at 0: the identity transform
             head = self.unet.head[-1]
@@ -145,6 +152,11 @@ class CompositionNet(RecordedInit):
         if self.color_head == "rgb":
             return tanh_to_unit(out[:, :3]), alpha, None
         b, _, h, w = out.shape
-        t = out[:, :12].view(b, 3, 4, h, w)
+        flat = out[:, :12]
+        if self.transform_stride > 1:
+            k = self.transform_stride
+            cells = F.avg_pool2d(flat, k, k, ceil_mode=True)
+            flat = F.interpolate(cells, size=(h, w), mode="bilinear", align_corners=False)
+        t = flat.view(b, 3, 4, h, w)
         rgb = object_image + torch.einsum("bijhw,bjhw->bihw", t[:, :, :3], object_image) + t[:, :, 3]
-        return rgb.clamp(0, 1), alpha, out[:, :12]
+        return rgb.clamp(0, 1), alpha, flat

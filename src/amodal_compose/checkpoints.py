@@ -84,6 +84,19 @@ def register_system(cls: type) -> None:
     SYSTEMS[_qualname(cls)] = cls
 
 
+def _registered(qualname: str) -> type | None:
+    """The system class ``qualname``; a class of this package registers when its module is imported, so
+    that module (only ever one of the package's) is imported first when it has not been."""
+    if qualname not in SYSTEMS and qualname.startswith("amodal_compose."):
+        import importlib
+
+        try:
+            importlib.import_module(qualname.rsplit(".", 1)[0])
+        except ImportError:
+            return None
+    return SYSTEMS.get(qualname)
+
+
 def checkpoint_entry(cls: type, crop: dict | None = None) -> dict[str, Any]:
     """The ``amodal_compose`` entry of a checkpoint of ``cls``: this version, the class, the input crop."""
     return {"version": __version__, "system": _qualname(cls), "crop": dict(crop or {})}
@@ -127,7 +140,7 @@ def check_checkpoint(
             f"{name}: {path} was written by amodal_compose {version}; this is {__version__} "
             "(checkpoints load across patch versions only)"
         )
-    cls = SYSTEMS.get(str(meta["system"]))
+    cls = _registered(str(meta["system"]))
     if cls is None:
         raise CheckpointError(f"{name}: {path} holds {meta['system']}, which is not a system of this package")
     if expected is not None and not issubclass(cls, expected):

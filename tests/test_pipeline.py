@@ -446,3 +446,11 @@ def test_pipeline_modules_import_no_circle():
         return any(d == goal or (d not in seen and reaches(d, goal, (*seen, d))) for d in graph[start])
 
     assert not [m for m in graph if reaches(m, m)], graph
+
+
+def test_load_system_in_a_fresh_process_imports_the_system_it_names(ckpts):
+    code = ("import sys; from amodal_compose.checkpoints import load_system; "
+            "print(type(load_system(sys.argv[1])).__name__)")  # fmt: skip
+    res = subprocess.run([sys.executable, "-c", code, str(ckpts["compositor"])], capture_output=True, text=True,
+                         timeout=120)  # fmt: skip
+    assert res.returncode == 0 and res.stdout.strip() == "CompositionSystem", res.stderr[-2000:]

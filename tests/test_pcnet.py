@@ -548,10 +548,12 @@ def test_ordering_and_amodal_completion_are_plain_functions_over_a_completion():
 
 
 def test_crops_per_forward_follow_the_device_unless_set():
-    from amodal_compose.systems.pcnet import MAX_BATCH
+    from amodal_compose.systems.pcnet import BATCH_PIXELS
 
-    system = tiny_m()
-    assert system.max_batch_on("cpu") == MAX_BATCH["cpu"] and system.max_batch_on("cuda") == MAX_BATCH["cuda"]
+    system = tiny_m()  # 32 px crops
+    assert system.max_batch_on("cpu") == BATCH_PIXELS["cpu"] // 32**2
+    assert system.max_batch_on("cuda") == BATCH_PIXELS["cuda"] // 32**2
+    assert PCNetMSystem(input_size=256).max_batch_on("cpu") == 1  # the real configs' crops: one per forward
     assert PCNetMSystem(max_batch=7).max_batch_on("cuda") == 7
     scene = scenes_with_occlusion(1)[0]
     modal, cats = scene.modal_masks(), scene.categories()

@@ -265,7 +265,8 @@ def _write_jobs(folder: Path, count: int, scene_tasks: bool = False) -> Path:
         inst = {"image": f"obj{k}.png", "mask": f"mask{k}.png", "scale": 1.0 + 0.1 * j}
         lines.append(json.dumps({"id": f"job{j}", "background": "bg.png", "instances": [inst]}))
         if scene_tasks:
-            lines.append(json.dumps({"id": f"scene{j}", "task": "deocclude", "image": "bg.png", "masks": "scene_masks"}))
+            scene_job = {"id": f"scene{j}", "task": "deocclude", "image": "bg.png", "masks": "scene_masks"}
+            lines.append(json.dumps(scene_job))
             lines.append(json.dumps({"id": f"clean{j}", "task": "remove", "image": "bg.png", "mask": "mask0.png"}))
     if scene_tasks:
         scene = SyntheticScenes(6, 64, "test")[0]

@@ -95,9 +95,6 @@ class CompositionNet(RecordedInit):
         transform_stride: with the affine head, the transform is averaged over cells of this many pixels
             and upsampled bilinearly (not in the paper; 1: per pixel): a colour change is smooth, and a
             smooth transform has less per-pixel noise to add where nothing needs changing.
-        difference_input: also feed the object's difference to the background where the object image is
-            not zero (not in the paper): inside a coarse cut's ring it is zero exactly when nothing needs
-            changing, the cue for leaving a correct object alone.
 
     Shape:
         background, object_image ``(B, 3, H, W)`` -> ``(I_out (B, 3, H, W), alpha (B, 1, H, W))``,
@@ -118,7 +115,6 @@ class CompositionNet(RecordedInit):
         input_skip: bool = False,
         color_head: Literal["rgb", "affine"] = "rgb",
         transform_stride: int = 1,
-        difference_input: bool = False,
     ) -> None:
         super().__init__()
         self.record_init(locals())
@@ -127,9 +123,7 @@ class CompositionNet(RecordedInit):
         if int(transform_stride) < 1:
             raise ValueError(f"transform_stride must be >= 1, got {transform_stride}")
         self.color_head, self.transform_stride = color_head, int(transform_stride)
-        self.difference_input = bool(difference_input)
-        inputs = 9 if self.difference_input else 6
-        self.unet = UNet(inputs, 4 if color_head == "rgb" else 13, widths, bottleneck, input_skip=input_skip)
+        self.unet = UNet(6, 4 if color_head == "rgb" else 13, widths, bottleneck, input_skip=input_skip)
         if color_head == "affine":  # the 12 transform outputs start at 0: the identity transform
             head = self.unet.head[-1]
             with torch.no_grad():
@@ -153,10 +147,7 @@ class CompositionNet(RecordedInit):
         _check("background", background, 3)
         _check("object_image", object_image, 3)
         check_same_size(background=background, object_image=object_image)
-        parts = [background, object_image]
-        if self.difference_input:
-            parts.append((object_image - background) * (object_image.amax(1, keepdim=True) > 0).to(background.dtype))
-        out = self.unet(torch.cat(parts, 1))
+        out = self.unet(torch.cat([background, object_image], 1))
         alpha = tanh_to_unit(out[:, -1:])
         if self.color_head == "rgb":
             return tanh_to_unit(out[:, :3]), alpha, None

@@ -54,11 +54,12 @@ from ..ops.masks import bbox, context_square, crop_square, dilate, paste_square
 from ..structures import Keys, Scene
 from .base import STAGES, OptimizerFactory, System
 
-__all__ = ["PCNetMSystem", "PCNetCSystem", "ORDERING_METHODS", "AMODAL_METHODS", "MAX_BATCH"]
+__all__ = ["PCNetMSystem", "PCNetCSystem", "ORDERING_METHODS", "AMODAL_METHODS", "BATCH_PIXELS"]
 
-#: PCNet-M's crops per forward when ``max_batch`` is not set, by device type: the faster on each in the
-#: ``deocclusion_speed`` bench (8 and 16 instances, the bench's and the real configs' network sizes).
-MAX_BATCH = {"cpu": 4, "cuda": 256}
+#: PCNet-M's pixels per forward when ``max_batch`` is not set, by device type (crops per forward: this over
+#: the crop's area, at least 1): on the CPU the ``deocclusion_speed`` bench found 16 crops of 64 px and
+#: one crop of 256 px the faster; on a GPU, whole scenes of 256 px crops in one forward.
+BATCH_PIXELS = {"cpu": 16 * 64 * 64, "cuda": 256 * 256 * 256}
 
 #: the orderings PCNet-M's evaluation scores on the same scenes (PCNet Table 1).
 ORDERING_METHODS = ("pcnet_m", "pcnet_m (soft ties)", "area (larger in front)", "area (smaller in front)", "y-axis",
@@ -117,7 +118,7 @@ class PCNetMSystem(System):
             which the synthetic scenes never have; every cycle predicted there holds a wrong edge. The
             evaluation rows and the grounded amodal completion use the order the option gives.
         max_batch: crops per forward; ``None`` (the default): the faster for the device the system runs on
-            (:data:`MAX_BATCH`, measured by the ``deocclusion_speed`` bench).
+            and the crop size (:data:`BATCH_PIXELS`, measured by the ``deocclusion_speed`` bench).
         lr, betas, lr_milestones: Adam settings (the paper: SGD 1e-3 with step decays; give ``optimizer``
             and ``lr_milestones`` for it) and the steps at which the rate drops tenfold.
         optimizer: optional ``params -> Optimizer`` factory.
@@ -191,10 +192,13 @@ class PCNetMSystem(System):
         return {"optimizer": opt, "lr_scheduler": {"scheduler": decay, "interval": "step"}}
 
     def max_batch_on(self, device: torch.device | str) -> int:
-        """Crops per forward on ``device``: the system's ``max_batch``, else :data:`MAX_BATCH`'s for the
-        device type."""
+        """Crops per forward on ``device``: the system's ``max_batch``, else :data:`BATCH_PIXELS` of the
+        device type over the crop's area (at least 1)."""
         chosen = self.hparams.get("max_batch")
-        return int(chosen) if chosen is not None else MAX_BATCH.get(torch.device(device).type, MAX_BATCH["cuda"])
+        if chosen is not None:
+            return int(chosen)
+        budget = BATCH_PIXELS.get(torch.device(device).type, BATCH_PIXELS["cuda"])
+        return max(1, budget // int(self.hparams.input_size) ** 2)
 
     def _inference_options(
         self, ties: str | None = None, mirror: bool | None = None, scales: Sequence[float] | None = None,

@@ -34,15 +34,9 @@ class Pipeline(Components):
     on one device and dtype; every task its components allow, each through its task pipeline.
 
     Args:
-        device: where the networks run (``"cpu"``, ``"cuda"``, a ``torch.device``).
-        dtype: their dtype (e.g. ``torch.bfloat16`` on a GPU); inputs are cast to it, outputs are float32.
-        input_sizes: network input side per component; default: the crop the system was trained on
-            (recorded in its checkpoint), else 64.
-        **components: systems by component name: ``shape=`` a :class:`~amodal_compose.systems.ShapeSystem`,
-            ``content=`` a :class:`~amodal_compose.systems.ContentSystem`, ``compositor=`` a
-            :class:`~amodal_compose.systems.CompositionSystem`, ``pcnet_m=`` / ``pcnet_c=`` (scene
-            de-occlusion), ``remover=`` a :class:`~amodal_compose.systems.RemovalSystem`, ``amodal_vae=``,
-            and any system class declaring a ``component`` name (``None`` values are left out).
+        device, dtype, input_sizes, **components: see
+            :class:`~amodal_compose.pipeline.components.Components` (systems by component name: ``shape``,
+            ``content``, ``compositor``, ``pcnet_m``, ``pcnet_c``, ``remover``, ``amodal_vae``).
 
     Example:
         >>> pipe = Pipeline.from_checkpoints(shape="shape.ckpt", content="content.ckpt",

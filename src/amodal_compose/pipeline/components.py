@@ -177,7 +177,6 @@ class Components:
     def _batches(self, indices: list[int], batch: bool) -> list[list[int]]:
         return [indices] if batch else [[j] for j in indices]
 
-    _run = run  # the name the tasks' helpers used before the split
 
 
 def check_shape_method(shape_method: str, choices: Sequence[str], hypotheses: int, deterministic: str) -> None:

@@ -119,19 +119,13 @@ def _instance_spec(text: str) -> dict:
 def _instance(spec: dict, threshold: float, occluded) -> object:
     """A :class:`~amodal_compose.pipeline.ComposeInstance` from a parsed ``--instance``: image and mask
     files, or an RGBA cut-out whose alpha is the mask."""
-    from .io import read_mask, read_rgba
+    from .io import read_cutout
     from .pipeline import ComposeInstance
 
-    image, alpha = read_rgba(spec["image"])
-    if spec["mask"] is not None:
-        mask = read_mask(spec["mask"], threshold=threshold * 255)
-    elif alpha is None:
-        raise ValueError(f"--instance {spec['image']}: no mask given and the image has no alpha channel "
-                         "(give IMAGE:MASK, or an RGBA cut-out)")  # fmt: skip
-    elif not (alpha > threshold).any():
-        raise ValueError(f"--instance {spec['image']}: the alpha channel is empty (fully transparent)")
-    else:
-        mask = (alpha > threshold).float()
+    try:
+        image, mask = read_cutout(spec["image"], spec["mask"], threshold)
+    except ValueError as err:
+        raise ValueError(f"--instance {err}") from err
     return ComposeInstance(image, mask, spec["position"], spec["scale"], occluded)
 
 

@@ -17,7 +17,7 @@ from torch import Tensor
 
 from .ops.convert import as_image, as_mask, to_uint8_hwc
 
-__all__ = ["write_png", "read_image", "read_rgba", "read_mask", "read_instance_masks", "InstanceMasks",
+__all__ = ["write_png", "read_image", "read_rgba", "read_cutout", "read_mask", "read_instance_masks", "InstanceMasks",
            "category_ranks"]
 
 
@@ -96,6 +96,24 @@ def read_rgba(path: str | Path) -> tuple[Tensor, Tensor | None]:
         rgb = as_image(cv2.cvtColor(arr[..., :3], cv2.COLOR_BGR2RGB), str(path))
         return rgb, torch.from_numpy(arr[..., 3].astype(np.float32) / 255.0)[None]
     return as_image(cv2.cvtColor(arr[..., :3], cv2.COLOR_BGR2RGB), str(path)), None
+
+
+def read_cutout(image: str | Path, mask: str | Path | None = None, threshold: float = 0.5) -> tuple[Tensor, Tensor]:
+    """An object's image and visible mask: from a mask file (soft ones split at ``threshold`` of their
+    range), or, with ``mask=None``, an RGBA cut-out whose alpha is the mask.
+
+    Raises:
+        FileNotFoundError: a missing file.
+        ValueError: no mask and no alpha channel, an empty alpha, or an unreadable file.
+    """
+    rgb, alpha = read_rgba(image)
+    if mask is not None:
+        return rgb, read_mask(mask, threshold=255 * threshold)
+    if alpha is None:
+        raise ValueError(f"{image}: no mask given and the image has no alpha channel (give a mask, or an RGBA cut-out)")
+    if not (alpha > threshold).any():
+        raise ValueError(f"{image}: the alpha channel is empty (fully transparent)")
+    return rgb, (alpha > threshold).float()
 
 
 def read_mask(path: str | Path, threshold: float | None = None) -> Tensor:

@@ -45,7 +45,7 @@ from pytorch_lightning.callbacks import BasePredictionWriter
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from ..io import read_image, read_instance_masks, read_mask, read_rgba, write_png
+from ..io import read_cutout, read_image, read_instance_masks, read_mask, write_png
 from .core import ComposeInstance, Pipeline
 
 __all__ = [
@@ -142,13 +142,8 @@ class Jobs(Dataset):
         return len(self.jobs)
 
     def _instance(self, inst: dict[str, Any]) -> ComposeInstance:
-        image, alpha = read_rgba(self.root / inst["image"])
-        if inst.get("mask") is not None:
-            mask = read_mask(self.root / inst["mask"], threshold=255 * self.threshold)
-        elif alpha is not None:
-            mask = (alpha > self.threshold).float()
-        else:
-            raise ValueError(f"{inst['image']}: no mask given and the image has no alpha channel")
+        mask_path = self.root / inst["mask"] if inst.get("mask") is not None else None
+        image, mask = read_cutout(self.root / inst["image"], mask_path, self.threshold)
         position = tuple(inst["position"]) if inst.get("position") is not None else None
         return ComposeInstance(image, mask, position, float(inst.get("scale", 1.0)), inst.get("occluded", "auto"),
                                int(inst.get("category", 0)))  # fmt: skip

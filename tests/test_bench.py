@@ -61,7 +61,8 @@ def test_learned_task_scores_test_once_per_seed_on_the_same_items(tmp_path):
     w0, w1 = (next(r.system.net.parameters()).detach() for r in runs)
     assert not torch.equal(w0, w1)  # the seed reaches the initial weights and the training draws
     rows = TASKS["amodal_mask"].rows(runs)
-    assert all(set(r) == ROW_KEYS for r in rows)
+    assert all(set(r) - {"test_seed"} == ROW_KEYS for r in rows)
+    assert {r["test_seed"] for r in rows if r["split"] == "test"} == {1}  # the test draw is named
     by = {(r["method"], r["metric"]): r for r in rows}
     for base in ("raw", "convex"):
         assert by[(base, "miou_full")]["std"] == 0.0  # same items for every seed
@@ -87,7 +88,12 @@ def test_variants_rescore_the_same_weights_on_changed_test_items(tmp_path):
     plain, none = by[("cut_and_paste", "psnr/all")], by[("cut_and_paste", "psnr/all [no colour shift]")]
     # without a colour change, the coarse cut's ring is the true background: cut-and-paste is nearly exact
     assert none > plain + 10
-    assert ("f_comp", "psnr/all [no colour shift]") in by
+    from amodal_compose.bench.composition import OURS
+
+    # the paper's compositor and ours with its additions, each a named row; the baselines once
+    assert ("f_comp (paper)", "psnr/all [no colour shift]") in by and (OURS, "psnr/all") in by
+    assert [r["method"] for r in rows if r["metric"] == "psnr/all"] == ["f_comp (paper)", OURS, "cut_and_paste",
+                                                                         "poisson"]  # fmt: skip
     report = json.loads((tmp_path / "reports" / "bench.json").read_text())
     assert {r["task"] for r in report} == {"composition"}
     clock = {r["metric"]: r["value"] for r in report if r["method"] == "task"}
@@ -101,7 +107,11 @@ def test_content_task_runs_and_a_rerun_with_the_same_seed_repeats_it(tmp_path):
     torch.rand(100)  # the global RNG moved on, as by an earlier task
     second = run_bench("content", tmp_path / "b", **kwargs)
     methods = {r["method"] for r in first}
-    assert {"f_content", "pcnet_c", "telea", "mean_fill", "samples"} <= methods
+    assert {"f_content (paper)", "f_content (held-out prior)", "held-out blend", "telea", "mean_fill"} <= methods
+    gain = {r["metric"]: r for r in first if r["method"] == "gain of f_content (held-out prior) over held-out blend"}
+    by = {(r["method"], r["metric"]): r["value"] for r in first}
+    assert gain["psnr/all"]["value"] == pytest.approx(
+        by[("f_content (held-out prior)", "psnr/all")] - by[("held-out blend", "psnr/all")], abs=1e-3)
 
     def scores(rows):
         # not the time rows (train_seconds, and the task's seconds / cpu_seconds / steal_share)
@@ -109,6 +119,8 @@ def test_content_task_runs_and_a_rerun_with_the_same_seed_repeats_it(tmp_path):
                 if r["method"] != "task" and "seconds" not in r["metric"]]  # fmt: skip
 
     assert scores(first) == scores(second)
+    pcnet_c = {r["method"] for r in run_bench("pcnetc", tmp_path / "c", **kwargs)}
+    assert {"pcnet_c (paper)", "pcnet_c (Telea prior)", "gain of pcnet_c (Telea prior) over telea"} <= pcnet_c
 
 
 def test_report_replaces_only_the_rerun_tasks(tmp_path):
@@ -119,7 +131,7 @@ def test_report_replaces_only_the_rerun_tasks(tmp_path):
     rows = json.loads((out / "bench.json").read_text())
     assert {r["task"] for r in rows} == {"other", "ordering"}
     acc = {r["method"]: r["value"] for r in rows if r["task"] == "ordering" and r["metric"] == "pair_accuracy"}
-    assert set(acc) == set(ORDERING_METHODS)
+    assert len(acc) == len(ORDERING_METHODS) and "pcnet_m (eq. 3)" in acc
     assert all(0.0 <= v <= 1.0 for v in acc.values())
     run_bench("ordering", out, **kwargs)
     again = json.loads((out / "bench.json").read_text())
@@ -160,6 +172,9 @@ def test_chained_tasks_train_each_stage_from_the_previous_one(tmp_path):
     removal = run_bench("object_removal", tmp_path / "out", **kwargs)
     methods = {r["method"] for r in removal}
     assert {"joint", "joint+MEL", "inpainter, gt mask", "telea, segmentation mask"} <= methods
+    # the natural baseline: the pretrained segmentation mask through the pretrained inpainters
+    natural = "inpainter, segmentation mask (pretrained inpainters)"
+    assert {natural, f"gain of joint+MEL over {natural}", f"gain of joint over {natural}"} <= methods
 
 
 def test_deocclusion_speed_times_both_ways(tmp_path):
@@ -195,7 +210,7 @@ def test_real_photos_task_composes_at_full_resolution_and_shares_the_compositor(
     assert by[("real_photos", "f_comp, full-resolution edits", "seconds_per_compose")] > 0
     assert (tmp_path / "reports" / "figures" / "real_photos.png").is_file()
     trained = [p for p in (tmp_path / "runs").rglob("*") if p.is_dir() and p.name.startswith("seed")]
-    assert len(trained) == 1  # one compositor training served both tasks
+    assert sorted(p.parent.name for p in trained) == ["composition", "composition_paper"]  # ours served both
 
 
 def test_publish_merges_a_report_into_the_results_home(tmp_path):

@@ -96,12 +96,21 @@ def order_by_yaxis(modal: Tensor, image: Tensor | None = None, dilation: int = 1
 
 def order_by_convex(modal: Tensor, image: Tensor | None = None, dilation: int = 1) -> Tensor:
     """ "Convex" (PCNet Table 1): the convex hull approximates each amodal mask; of two touching
-    instances, the one whose hull grows more into the other's visible mask is behind (the occludee)."""
+    instances, the one whose hull grows more into the other's visible mask is behind (the occludee).
+    Ties (in practice: neither hull reaches the other) are broken as the paper's baseline reads, at its
+    best: the instance whose hull adds more pixels in all is the occludee, then the larger visible area
+    is behind; every neighbouring pair is ordered."""
     m = (modal > 0.5).float()
     growth = convex_hull(m) * (1 - m)  # (N, 1, H, W)
     into = (growth.flatten(1) @ m.flatten(1).T)  # [i, j] = |hull_i \ m_i ∩ m_j|
+    total, area = growth.flatten(1).sum(1), m.flatten(1).sum(1)
     near = neighbour_pairs(modal, dilation)
-    return (near & (into.T > into)).long()  # i in front of j when j grows more into i
+    tie = into.T == into
+    total_tie = total[None, :] == total[:, None]
+    # i in front of j when j grows more into i; on a tie, when j's hull grows more, then when j is larger
+    front = (into.T > into) | (tie & (total[None, :] > total[:, None])) | (
+        tie & total_tie & (area[None, :] > area[:, None]))
+    return (near & front).long()
 
 
 def amodal_convex_refined(modal: Tensor, order: Tensor) -> Tensor:

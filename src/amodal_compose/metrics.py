@@ -275,7 +275,8 @@ class MethodMetrics(nn.Module):
     def __init__(self, methods: Sequence[str], factory: Callable[[], Metric | MetricCollection], name: str = "value"):
         super().__init__()
         self.methods, self.name = tuple(methods), name
-        self.metrics = nn.ModuleDict({m: factory() for m in self.methods})
+        # module names may not hold "." ("pcnet_m (eq. 3)"): the dict's keys replace it
+        self.metrics = nn.ModuleDict({self._key(m): factory() for m in self.methods})
 
     def update(self, preds: Mapping[str, Tensor], *args, **kwargs) -> None:
         """Add a batch: ``preds[method]`` for every method, then the metric's other arguments."""
@@ -283,12 +284,12 @@ class MethodMetrics(nn.Module):
         if missing:
             raise ValueError(f"predictions missing for methods {sorted(missing)}")
         for method in self.methods:
-            self.metrics[method].update(preds[method], *args, **kwargs)
+            self.metrics[self._key(method)].update(preds[method], *args, **kwargs)
 
     def compute(self) -> dict[str, Tensor]:
         out: dict[str, Tensor] = {}
         for method in self.methods:
-            values = self.metrics[method].compute()
+            values = self.metrics[self._key(method)].compute()
             if isinstance(values, Tensor):
                 values = {self.name: values}
             for key, value in values.items():
@@ -297,6 +298,10 @@ class MethodMetrics(nn.Module):
                 else:
                     out[f"{key}/{method}"] = value
         return out
+
+    @staticmethod
+    def _key(method: str) -> str:
+        return method.replace(".", "\u2024")  # ONE DOT LEADER: a module name, shown nowhere
 
     def reset(self) -> None:
         for metric in self.metrics.values():

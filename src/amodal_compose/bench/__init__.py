@@ -21,14 +21,15 @@ from . import (
     pipeline_speed,
     real_photos,
 )
-from .runner import BenchContext, Stopwatch, Task, find_recipes, make_row, write_report
+from .runner import BenchContext, Stopwatch, Task, commit_name, find_recipes, machine_name, make_row, write_report
 
 __all__ = ["TASKS", "ALIASES", "run_bench", "resolve_tasks"]
 
 TASKS: dict[str, Task] = {
-    m.TASK.name: m.TASK
-    for m in (amodal_mask, composition, content_completion, ordering, object_removal, data, pipeline_speed,
-              deocclusion_speed, real_photos)
+    t.name: t
+    for t in (amodal_mask.TASK, composition.TASK, content_completion.CONTENT, content_completion.PCNET_C,
+              ordering.TASK, object_removal.TASK, data.TASK, pipeline_speed.TASK, deocclusion_speed.TASK,
+              real_photos.TASK)
 }
 
 #: short names accepted by ``make bench BENCH=...``.
@@ -59,6 +60,7 @@ def run_bench(
     ctx = BenchContext(seeds=seeds, recipes=find_recipes(recipes), runs=Path(runs), overrides=tuple(overrides),
                        figures=Path(out_dir) / "figures")  # fmt: skip
     rows = []
+    run_facts = {"machine": machine_name(), "commit": commit_name(Path(__file__).parent)}
     for name in names:
         clock = Stopwatch()
         new = TASKS[name].run(ctx)
@@ -66,6 +68,8 @@ def run_bench(
         size = new[0]["image_size"] if new else 0
         for metric, value in (("seconds", seconds), ("cpu_seconds", cpu_seconds), ("steal_share", steal)):
             new.append(make_row(name, "task", metric, [value], split="-", image_size=size))
+        for row in new:
+            row.update(run_facts)
         shared = "" if steal is None else f", {100 * steal:.0f} % of the machine's CPU time stolen by its host"
         ctx.log(f"[bench] {name}: {len(new)} rows in {seconds:.1f}s ({cpu_seconds:.0f} CPU seconds{shared})")
         rows += new

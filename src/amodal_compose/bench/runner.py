@@ -149,6 +149,40 @@ class Stopwatch:
         return time.perf_counter() - self.t0, self._cpu() - self.cpu0, steal
 
 
+def machine_name() -> str:
+    """The machine a bench run ran on, in words: CPU model and cores, and the GPU when CUDA is present."""
+    import os
+    import platform
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    name = f"{cpu}, {cores} cores"
+    if torch.cuda.is_available():
+        name += f", {torch.cuda.get_device_name(0)}"
+    return name
+
+
+def commit_name(folder: str | Path = ".") -> str:
+    """The checked-out commit (short hash, ``+changes`` when the tree differs from it), or ``unknown``."""
+    import subprocess
+
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=folder, capture_output=True, text=True,
+                              check=True).stdout.strip()  # fmt: skip
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=folder,
+                               capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+changes" if dirty else "")
+
+
 def speed_device(spec: str | None) -> tuple[torch.device, str]:
     """The device a speed task runs on and the tag its rows' methods carry: ``"auto"`` (the default) is
     the first CUDA device when one is present, else the CPU; CPU rows carry no tag, CUDA rows the
@@ -309,22 +343,34 @@ def _split_key(key: str) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class Recipe:
-    """One recipe of a learned task: its file, and which of its system's test metrics the task
-    reports (metric-name prefixes; empty: all)."""
+    """One recipe of a learned task: its file, which of its system's test metrics the task reports
+    (metric-name prefixes; empty: all), and how its rows are named.
+
+    Args:
+        file: the recipe, in the recipe folder.
+        metrics: metric-name prefixes to report (empty: all).
+        methods: methods to report (empty: all).
+        label: appended to every reported method (an ablation: ``"amodal_vae (without stage 3)"``).
+        rename: ``(method, row name)`` pairs: a row named for what it measures, e.g.
+            ``("f_content", "f_content (paper)")``.
+        drop: methods not reported (a second recipe's baselines, scored on the same items as the first's).
+    """
 
     file: str
     metrics: tuple[str, ...] = ()
     methods: tuple[str, ...] = ()
     label: str = ""
+    rename: tuple[tuple[str, str], ...] = ()
+    drop: tuple[str, ...] = ()
 
     def keeps(self, metric: str) -> bool:
         return not self.metrics or metric.startswith(self.metrics)
 
     def method_name(self, method: str) -> str | None:
-        """The row name of ``method`` (``None``: not reported): ``methods`` keeps some (empty: all), and
-        a ``label`` names a variant of the same system (an ablation: ``"amodal_vae (without stage 3)"``)."""
-        if self.methods and method not in self.methods:
+        """The row name of ``method`` (``None``: not reported)."""
+        if (self.methods and method not in self.methods) or method in self.drop:
             return None
+        method = dict(self.rename).get(method, method)
         return f"{method} ({self.label})" if self.label else method
 
 
@@ -359,7 +405,7 @@ class LearnedTask(Task):
                 for fig in write_figures(name, runs[0], ctx.figures):
                     ctx.log(f"[bench] {self.name}: figure {fig}")
             rows += self.rows(runs, recipe)
-        return rows
+        return order_rows(rows)
 
     def image_size(self, run: TrainedRun) -> int:
         hp = run.datamodule.hparams
@@ -372,7 +418,8 @@ class LearnedTask(Task):
         ``train_seconds`` per seed: a chain of stages) and the val curve."""
         recipe = recipe or self.recipes[0]
         size, steps = self.image_size(runs[0]), runs[0].steps
-        learned = recipe.method_name(runs[0].system.methods[0]) or runs[0].system.methods[0]
+        own = runs[0].system.methods[0]
+        learned = recipe.method_name(own) or own
         per_seed = []
         for i, run in enumerate(runs):
             values: dict[tuple, float] = {}
@@ -387,7 +434,7 @@ class LearnedTask(Task):
             per_seed.append(values)
         rows = aggregate(self.name, per_seed, "test", steps, size)
         for row in rows:  # baselines take no training steps
-            if not row["method"].startswith(learned):
+            if not row["method"].startswith((own, learned)):
                 row["steps"] = 0
             if row["metric"] == "train_seconds":
                 row["split"] = "train"
@@ -401,9 +448,50 @@ class LearnedTask(Task):
                 _, metric = _split_key(key)
                 rows.append(make_row(self.name, learned, f"curve/{metric}", [p.get(key) for p in points], "val", step,
                                      size))  # fmt: skip
+        test_seed = runs[0].datamodule.hparams.get("test_seed")
         for row in rows:
             row["recipe"] = recipe.file
+            if row["split"] == "test" and test_seed is not None:
+                row["test_seed"] = int(test_seed)
         return rows
+
+
+def gain_rows(rows: list[dict], learned: str, prior: str, metrics: tuple[str, ...] = ("psnr", "ssim")) -> list[dict]:
+    """The learned method's gain over the method it starts from, seed by seed, as rows of their own
+    (``"gain of <learned> over <prior>"``), for the test metrics both have (``metrics``: name prefixes).
+
+    Raises:
+        KeyError: ``learned`` or ``prior`` has no test row.
+    """
+    pick = lambda m: {(r["metric"]): r for r in rows if r["method"] == m and r["split"] == "test"}  # noqa: E731
+    mine, start = pick(learned), pick(prior)
+    if not mine or not start:
+        raise KeyError(f"no test rows of {learned if not mine else prior!r} to take a gain from")
+    out = []
+    for metric, row in mine.items():
+        base = start.get(metric)
+        if base is None or not metric.startswith(metrics) or len(base["values"]) not in (1, len(row["values"])):
+            continue
+        starts = base["values"] * len(row["values"]) if len(base["values"]) == 1 else base["values"]
+        diffs = [None if a is None or b is None else a - b for a, b in zip(row["values"], starts)]
+        gain = make_row(row["task"], f"gain of {learned} over {prior}", metric, diffs, "test", row["steps"],
+                        row["image_size"])  # fmt: skip
+        out.append({**{k: v for k, v in row.items() if k not in gain}, **gain})
+    return out
+
+
+def order_rows(rows: list[dict]) -> list[dict]:
+    """A task's rows in table order: the learned methods (the paper's first, as the recipes list them),
+    then their gains, then the baselines, then the val curves; otherwise as given."""
+
+    def rank(row: dict) -> int:
+        if row["metric"].startswith("curve/"):
+            return 3
+        if row["method"].startswith("gain of "):
+            return 1
+        return 2 if row["steps"] == 0 and row["metric"] != "train_seconds" else 0
+
+    return sorted(rows, key=rank)
 
 
 def write_figures(task: str, run: TrainedRun, folder: Path, per_bin: int = 4, scan: int = 600) -> list[Path]:
@@ -500,7 +588,18 @@ def markdown(rows: list[dict]) -> str:
            "deviation; `test` rows are scored once, after training; curves are on `val`.", ""]  # fmt: skip
     for task in dict.fromkeys(r["task"] for r in rows):
         trs = [r for r in rows if r["task"] == task]
-        out += [f"## {task}", "", "| method | metric | value | split | steps | seeds | image_size | recipe |",
+        out += [f"## {task}", ""]
+        facts = []
+        seeds = sorted({r["test_seed"] for r in trs if r.get("test_seed") is not None})
+        if seeds:
+            facts.append(f"test draw `test_seed` {', '.join(map(str, seeds))}")
+        for key, label in (("machine", "machine"), ("commit", "commit")):
+            values = sorted({str(r[key]) for r in trs if r.get(key)})
+            if values:
+                facts.append(f"{label} {', '.join(values)}")
+        if facts:
+            out += ["Run: " + "; ".join(facts) + ".", ""]
+        out += [ "| method | metric | value | split | steps | seeds | image_size | recipe |",
                 "|---|---|---|---|---|---|---|---|"]  # fmt: skip
         for r in trs:
             if not r["metric"].startswith("curve/"):

@@ -10,6 +10,8 @@ Data contract of every DataModule:
 * splits ``train`` (fresh draws every epoch, augmented), ``val`` (curves and every choice) and
   ``test`` (scored once); ``val`` and ``test`` items are fixed, and do not depend on the training
   ``seed`` (they follow ``data_seed``), so runs with different seeds are scored on the same items;
+  the test split's synthetic scenes follow a ``test_seed`` of their own, so a fresh test draw leaves
+  train and val (and every choice made on val) as they were;
 * items are instances: every eligible instance of every scene is one item per epoch;
 * the training loader's :class:`~amodal_compose.data.sampling.EpochSampler` carries the epoch to
   the items (with any ``num_workers``) and splits each epoch between DDP ranks.
@@ -95,7 +97,10 @@ class SceneDataModule(pl.LightningDataModule):
         augment: training augmentation (evaluation items are never augmented); ``None`` = defaults,
             ``AugmentConfig(enabled=False)`` = off.
         seed: seed of the training draws (augmentation, edits, erasers, ... and the epoch order).
-        data_seed: seed of the synthetic scenes and of the fixed evaluation draws.
+        data_seed: seed of the train and val synthetic scenes and of the fixed evaluation draws.
+        test_seed: seed of the test split's synthetic scenes. The bench scores each recipe once on a
+            test draw none of its choices saw; a recipe changed after its test was seen moves to a new
+            ``test_seed`` (the report names it).
         cache_scenes: render the synthetic scenes once and keep them in memory (about 100 KB per
             64 px scene), so an epoch crops and simulates instead of rendering.
         predict_split: the split ``predict`` runs on.
@@ -119,6 +124,7 @@ class SceneDataModule(pl.LightningDataModule):
         augment: AugmentConfig | None = None,
         seed: int = 0,
         data_seed: int = 0,
+        test_seed: int = 1,
         cache_scenes: bool = True,
         predict_split: Literal["train", "val", "test"] = "test",
     ) -> None:
@@ -127,8 +133,8 @@ class SceneDataModule(pl.LightningDataModule):
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if num_workers < 0:
             raise ValueError(f"num_workers must be >= 0, got {num_workers}")
-        if min(seed, data_seed) < 0:
-            raise ValueError(f"seed and data_seed must be >= 0, got {seed}, {data_seed}")
+        if min(seed, data_seed, test_seed) < 0:
+            raise ValueError(f"seed, data_seed and test_seed must be >= 0, got {seed}, {data_seed}, {test_seed}")
         if predict_split not in SPLITS:
             raise ValueError(f"predict_split must be one of {list(SPLITS)}, got {predict_split!r}")
         if source != "synthetic" and source not in READERS:
@@ -143,6 +149,7 @@ class SceneDataModule(pl.LightningDataModule):
         self.num_scenes = {"train": int(train_scenes), "val": int(val_scenes), "test": int(test_scenes)}
         self.batch_size, self.num_workers = int(batch_size), int(num_workers)
         self.seed, self.data_seed, self.cache_scenes = int(seed), int(data_seed), bool(cache_scenes)
+        self.test_seed = int(test_seed)
         self.predict_split = predict_split
         if isinstance(augment, dict):  # as stored in a checkpoint's hyper-parameters
             augment = AugmentConfig(**augment)
@@ -156,8 +163,9 @@ class SceneDataModule(pl.LightningDataModule):
     # ------------------------------------------------------------------ items
     def scenes(self, split: str) -> Dataset:
         """The scene source of ``split`` (synthetic scenes rendered once when ``cache_scenes``)."""
+        scene_seed = self.test_seed if split == "test" else self.data_seed
         scenes = build_scene_source(
-            self.source, split, self.num_scenes[split], self.image_size, *self.files[split], self.data_seed
+            self.source, split, self.num_scenes[split], self.image_size, *self.files[split], scene_seed
         )
         if self.source == "synthetic" and self.cache_scenes:
             scenes = cached_scenes(scenes, self.num_workers)

@@ -15,6 +15,7 @@ masks only, and the inference that de-occludes a scene with them:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import Literal
 
 import torch
@@ -62,10 +63,15 @@ __all__ = ["PCNetMSystem", "PCNetCSystem", "ORDERING_METHODS", "AMODAL_METHODS",
 BATCH_PIXELS = {"cpu": 16 * 64 * 64, "cuda": 256 * 256 * 256}
 
 #: the orderings PCNet-M's evaluation scores on the same scenes (PCNet Table 1).
-ORDERING_METHODS = ("pcnet_m", "pcnet_m (soft ties)", "area (larger in front)", "area (smaller in front)", "y-axis",
-                    "convex")
-#: the amodal masks it scores on the same occluded instances (PCNet Table 2).
-AMODAL_METHODS = ("pcnet_m (grounded)", "pcnet_m (non-grounded)", "raw", "convex", "convex_r")
+#: ``pcnet_m`` is the system's own order (its options); the ``eq. 3`` rows add its options one at a time
+#: to the paper's (one view, no context, cycles kept).
+ORDERING_METHODS = ("pcnet_m", "pcnet_m (soft ties)", "pcnet_m (eq. 3)", "pcnet_m (eq. 3 + views)",
+                    "pcnet_m (eq. 3 + views, context)", "area (larger in front)", "area (smaller in front)", "y-axis",
+                    "convex")  # fmt: skip
+#: the amodal masks it scores on the same occluded instances (PCNet Table 2): the system's own (with its
+#: views, grounded in its order), and the paper's (one view, grounded in eq. 3's order).
+AMODAL_METHODS = ("pcnet_m (grounded)", "pcnet_m (non-grounded)", "pcnet_m (grounded, paper)",
+                  "pcnet_m (non-grounded, paper)", "raw", "convex", "convex_r")
 
 
 class PCNetMSystem(System):
@@ -330,17 +336,19 @@ class PCNetMSystem(System):
 
     def amodal(
         self, image: Tensor, modal: Tensor, order: Tensor | None = None, categories: Tensor | None = None,
-        dilation: int | None = None,
+        dilation: int | None = None, mirror: bool | None = None,
     ) -> Tensor:  # fmt: skip
         """Amodal completion in one step per instance (PCNet eq. 4,
         :func:`~amodal_compose.algorithms.pcnet.amodal_completion`): with ``order``, the eraser is the
         union of all the instance's ancestors' modal masks (ordering-grounded); without, of all its
         neighbours' (non-grounded). Instances with no eraser keep their modal mask.
 
+        ``mirror``: average the two views' probabilities (default: the system's ``mirror``).
+
         Returns:
             ``(N, 1, H, W)`` amodal masks, each containing its modal mask.
         """
-        complete = lambda im, t, e, c, **_: (self.complete_masks(im, t, e, c), None)  # noqa: E731 (its own mirror)
+        complete = lambda im, t, e, c, **_: (self.complete_masks(im, t, e, c, mirror=mirror), None)  # noqa: E731
         return amodal_completion(complete, image, modal, order, categories, self._dilation(dilation))
 
     def _dilation(self, dilation: int | None) -> int:
@@ -360,17 +368,25 @@ class PCNetMSystem(System):
         """Per scene: every ordering method's order and every amodal method's masks (see the class)."""
         orders, masks = [], []
         ties, mirror, scales, context, acyclic = self._inference_options()
+        # the paper's ordering, then the system's options added one at a time: (mirror, scales, context, acyclic)
+        steps = {
+            "pcnet_m (eq. 3)": (False, (1.0,), 0, False),
+            "pcnet_m (eq. 3 + views)": (mirror, scales, 0, False),
+            "pcnet_m (eq. 3 + views, context)": (mirror, scales, context, False),
+        }
         for scene in batch:
             if len(scene) < 2 or scene.order is None:
                 continue
             modal, cats = scene.modal_masks(), scene.categories()
-            pairs, hard, soft = dual_completion(self._completion(), scene.image, modal, cats, self._dilation(None),
-                                                True, True, mirror, scales, context)  # fmt: skip
+            done: dict[tuple, tuple] = {}
+            pairs_of = partial(self._dual_completion_once, done, scene.image, modal, cats)
+            pairs, hard, soft = pairs_of(mirror, scales, context)
             near = self.hparams.neighbour_dilation  # the heuristics order the same neighbour pairs
             order = orient(len(modal), pairs, hard, soft if ties == "soft" else None, acyclic)
             by = {
                 "pcnet_m": orient(len(modal), pairs, hard, None, acyclic),
                 "pcnet_m (soft ties)": orient(len(modal), pairs, hard, soft, acyclic),
+                **{name: orient(len(modal), *pairs_of(*opts[:3])[:2], None, opts[3]) for name, opts in steps.items()},
                 "area (larger in front)": order_by_area(modal, larger_in_front=True, dilation=near),
                 "area (smaller in front)": order_by_area(modal, dilation=near),
                 "y-axis": BASELINES["ordering"]["y-axis"](modal, dilation=near),
@@ -386,10 +402,20 @@ class PCNetMSystem(System):
             amodal = {
                 "pcnet_m (grounded)": self.amodal(scene.image, modal, order, cats),
                 "pcnet_m (non-grounded)": self.amodal(scene.image, modal, None, cats),
+                "pcnet_m (grounded, paper)": self.amodal(scene.image, modal, by["pcnet_m (eq. 3)"], cats, mirror=False),
+                "pcnet_m (non-grounded, paper)": self.amodal(scene.image, modal, None, cats, mirror=False),
                 "raw": modal, "convex": amodal_convex(modal), "convex_r": amodal_convex_refined(modal, order),
             }  # fmt: skip
             masks.append(({k: v[occluded] for k, v in amodal.items()}, gt[occluded], modal[occluded]))
         return {"orders": orders, "masks": masks}, None
+
+    def _dual_completion_once(self, done: dict, image, modal, cats, mirror: bool, scales, context: int) -> tuple:
+        """:func:`dual_completion` of one scene with these options, run once per ``done`` cache."""
+        key = (mirror, tuple(scales), context)
+        if key not in done:
+            done[key] = dual_completion(self._completion(), image, modal, cats, self._dilation(None), True, True,
+                                        mirror, scales, context)  # fmt: skip
+        return done[key]
 
     def score(self, metrics: MetricSet, preds: dict[str, list], batch: list[Scene]) -> None:
         for by, gt in preds["orders"]:

@@ -53,7 +53,7 @@ def _label_maps(labels: Tensor, k: int, dtype: torch.dtype) -> Tensor:
     return F.one_hot(labels, k).permute(0, 3, 1, 2).to(dtype)
 
 
-def select_segment(logits: Tensor, hint: Tensor) -> tuple[Tensor, Tensor]:
+def select_segment(logits: Tensor, hint: Tensor, ungated: bool = False) -> tuple[Tensor, Tensor]:
     """The segment of a per-pixel labelling that overlaps ``hint`` most (Shimosato & Ukita III-C): the
     segments are the connected regions of the argmax labelling; the object class (not background) whose
     label covers most of ``hint`` is chosen (its probability mass there breaks ties), and its regions
@@ -66,7 +66,8 @@ def select_segment(logits: Tensor, hint: Tensor) -> tuple[Tensor, Tensor]:
     Returns:
         ``(prob, hard)``: the chosen class's soft probability on the kept regions (differentiable: what
         the mask losses and the straight-through mask use) and the binary mask, each ``(B, 1, H, W)``.
-        A sample where no object label touches ``hint`` gets an empty mask.
+        A sample where no object label touches ``hint`` gets an empty mask. With ``ungated``, the
+        first is the chosen class's probability over the whole image (what eq. 9 reads for a mask head).
     """
     probs = torch.softmax(logits, 1)
     labels = probs.argmax(1)  # (B, H, W)
@@ -83,7 +84,7 @@ def select_segment(logits: Tensor, hint: Tensor) -> tuple[Tensor, Tensor]:
         keep = np.unique(comp[t & r])
         gates.append(np.isin(comp, keep[keep > 0]))
     gate = torch.from_numpy(np.stack(gates)).to(prob.device, prob.dtype)[:, None]
-    return prob * gate, gate
+    return (prob if ungated else prob * gate), gate
 
 
 class RemovalSystem(System):
@@ -96,6 +97,15 @@ class RemovalSystem(System):
     * ``"joint"``: everything end to end (eq. 10): the segment overlapping ``M_G`` most is the mask the
       inpainters get (forward: its binary mask; backward: through its soft probability, a straight-through
       estimator), the inpainters use each other's outputs, and ``lambda_x * L_X`` (eq. 9) expands it.
+
+    What eq. 9 acts on (``expansion``): the paper's segmentation network outputs the instance mask
+    itself, so eq. 9 integrates its probability over the whole image. Here the mask is a segment of a
+    per-pixel labelling: with ``"segment"`` (the default) eq. 9 sums the chosen class's probability
+    inside the selected segment only (the soft mask the inpainters' gradient also flows through), so it
+    can firm up and fill the segment but not pull the mask past it; with ``"image"`` it sums that
+    probability everywhere, as the paper writes it, which also rewards the class spreading into
+    neighbouring pixels that the segment does not (yet) include. The two were compared on val
+    (``docs/methods.md``).
 
     Each stage starts from the checkpoints in ``init_from`` (the earlier stages), loaded when the fit
     starts; the joint stage keeps a frozen copy of the loaded segmentation network, whose masks are a
@@ -126,6 +136,7 @@ class RemovalSystem(System):
             segmentation mask can ask for ``["inpainter, segmentation mask"]``.
         lambda_*: the loss weights above; ``lambda_x = 0`` is the paper's "without MEL".
         alpha: eq. 9's shift of the zero level (in units of the image diagonal).
+        expansion: ``"segment"`` (gated) or ``"image"`` (ungated): what eq. 9 sums (see above).
         reconstruction: what eq. 7 compares with ``I_G``: the image inpainter's ``"output"`` (EdgeConnect's
             reading) or the ``"composite"`` (the image outside the mask, the output inside: the filled
             image a user gets and evaluation scores). Only the composite depends on the mask itself, so
@@ -168,6 +179,7 @@ class RemovalSystem(System):
         lambda_ir: float = 1.0,
         lambda_x: float = 1000.0,
         alpha: float = 0.03,
+        expansion: Literal["segment", "image"] = "segment",
         reconstruction: Literal["output", "composite"] = "output",
         canny_sigma: float = 1.0,
         canny_thresholds: tuple[float, float] = (0.1, 0.2),
@@ -178,6 +190,8 @@ class RemovalSystem(System):
         super().__init__()
         if stage not in ("segmentation", "inpainters", "joint"):
             raise ValueError(f"stage must be 'segmentation', 'inpainters' or 'joint', got {stage!r}")
+        if expansion not in ("segment", "image"):
+            raise ValueError(f"expansion must be 'segment' or 'image', got {expansion!r}")
         if reconstruction not in ("output", "composite"):
             raise ValueError(f"reconstruction must be 'output' or 'composite', got {reconstruction!r}")
         self.save_hyperparameters(ignore=[*NETS, "optimizer"])
@@ -296,7 +310,10 @@ class RemovalSystem(System):
             prob, hard = select_segment(logits, target)
             mask = hard + (prob - prob.detach())  # straight through: the binary mask, the soft gradient
             terms["ps"] = F.cross_entropy(logits, labels)
-            terms["x"] = mask_expansion_loss(prob, boundary_potential(target), hp.alpha)
+            spread = prob
+            if hp.get("expansion", "segment") == "image":
+                spread = select_segment(logits, target, ungated=True)[0]
+            terms["x"] = mask_expansion_loss(spread, boundary_potential(target), hp.alpha)
             out = self.fill(image, mask, labels)
         else:
             mask = target

@@ -24,8 +24,10 @@ from pathlib import Path
 from typing import Literal
 
 import pytorch_lightning as pl
+import torch
 from torch.utils.data import DataLoader, Dataset
 
+from ..structures import Keys
 from .augment import AugmentConfig, SceneAugment
 from .datasets import SPLITS, InstanceCrops, SceneItems, SyntheticScenes
 from .index import cached_scenes
@@ -57,6 +59,7 @@ __all__ = [
 ]
 
 READERS = {"cocoa": CocoaAmodal, "kins": KinsAmodal, "coco": CocoInstances}
+_BANKS: dict[tuple, dict] = {}  # the last nearest-neighbour bank built (AmodalVAEDataModule.neighbour_bank)
 
 
 def build_scene_source(
@@ -542,20 +545,25 @@ class AmodalVAEDataModule(SceneDataModule):
         eraser_range: hidden share of the simulated occlusions.
         stage3_select: which instances stage 3 trains on (``"occluded"``; ``"any"`` when the source has
             no amodal masks to tell).
-        bank_size: simulated pairs of the training scenes in the nearest-neighbour baseline's bank
-            (:meth:`neighbour_bank`).
+        bank_occlusions: simulated occlusions of every full training mask in the nearest-neighbour
+            baseline's bank (:meth:`neighbour_bank`; Ling et al. 5.1: 5).
+        bank_size: at most this many pairs in the bank (``None``: all of them).
         **kwargs: the scene-source and loader arguments of :class:`SceneDataModule`.
     """
 
     def __init__(
         self, stage: int = 2, crop_size: int = 64, enlarge: float = 1.5, eraser_range: tuple[float, float] = (0.1, 0.6),
-        stage3_select: Literal["any", "occluded"] = "occluded", bank_size: int = 2000, **kwargs,
+        stage3_select: Literal["any", "occluded"] = "occluded", bank_occlusions: int = 5, bank_size: int | None = None,
+        **kwargs,
     ) -> None:  # fmt: skip
         super().__init__(**kwargs)
         if stage not in (1, 2, 3):
             raise ValueError(f"stage must be 1, 2 or 3, got {stage}")
         self.stage, self.crop_size, self.enlarge = int(stage), int(crop_size), float(enlarge)
-        self.eraser_range, self.stage3_select, self.bank_size = tuple(eraser_range), stage3_select, int(bank_size)
+        if bank_occlusions < 1 or (bank_size is not None and bank_size < 1):
+            raise ValueError(f"bank_occlusions and bank_size must be >= 1, got {bank_occlusions}, {bank_size}")
+        self.eraser_range, self.stage3_select = tuple(eraser_range), stage3_select
+        self.bank_occlusions, self.bank_size = int(bank_occlusions), None if bank_size is None else int(bank_size)
         self._bank: dict | None = None
 
     def make_dataset(self, scenes: Dataset, train: bool) -> Dataset:
@@ -567,13 +575,25 @@ class AmodalVAEDataModule(SceneDataModule):
         return SimulatedOcclusionMasks(scenes, **crop, eraser_range=self.eraser_range, **self.item_args(True))
 
     def neighbour_bank(self) -> dict:
-        """``bank_size`` simulated partial / full pairs of the training scenes (fixed draws), collated:
-        the nearest-neighbour baseline's bank (Ling et al. section 5.1)."""
+        """The nearest-neighbour baseline's bank (Ling et al. 5.1): ``bank_occlusions`` simulated
+        occlusions of every full (unoccluded) instance of the training scenes, fixed draws (occlusion
+        ``e`` of instance ``i`` is item ``(e, i)``), at most ``bank_size`` pairs; ``{MODAL_MASK,
+        AMODAL_MASK}`` as ``(N, 1, crop, crop)`` uint8 (a bank of thousands of masks stays small)."""
         if self._bank is None:
-            pairs = SimulatedOcclusionMasks(self.scenes("train"), self.crop_size, self.enlarge, self.eraser_range,
-                                            seed=self.data_seed, num_workers=self.num_workers)  # fmt: skip
-            n = min(self.bank_size, len(pairs))
-            from torch.utils.data import default_collate
-
-            self._bank = default_collate([pairs[i] for i in range(n)])
+            scenes = self.scenes("train")
+            # the same bank for every DataModule that asks with the same settings (a bench's chained stages);
+            # a reader's scenes are identified by their files
+            source = (self.source, self.num_scenes["train"], self.image_size, *map(str, self.files["train"]))
+            key = (source, self.crop_size, self.enlarge, self.eraser_range, self.data_seed, self.bank_occlusions,
+                   self.bank_size)  # fmt: skip
+            if key not in _BANKS:
+                pairs = SimulatedOcclusionMasks(scenes, self.crop_size, self.enlarge, self.eraser_range,
+                                                seed=self.data_seed, num_workers=self.num_workers)  # fmt: skip
+                keys = [(e, i) for e in range(self.bank_occlusions) for i in range(len(pairs))][: self.bank_size]
+                items = [pairs[k] for k in keys]
+                _BANKS.clear()  # one bank kept: each holds thousands of masks
+                _BANKS[key] = {k: torch.stack([it[k] for it in items]).to(torch.uint8) if items else
+                               torch.zeros(0, 1, self.crop_size, self.crop_size, dtype=torch.uint8)
+                               for k in (Keys.MODAL_MASK, Keys.AMODAL_MASK)}  # fmt: skip
+            self._bank = _BANKS[key]
         return self._bank

@@ -256,9 +256,12 @@ class AmodalVAESystem(System):
             if dm is not None and hasattr(dm, "neighbour_bank"):
                 raw = dm.neighbour_bank()
                 s, c = self.net.size, self.net.context
-                tight, _ = frame_masks(raw[Keys.MODAL_MASK], s, 1.0)
-                full_out, _ = frame_masks(raw[Keys.AMODAL_MASK], s, c, around=raw[Keys.MODAL_MASK])
-                self.bank = {"partial": tight.to(self.device), "full": full_out.to(self.device)}
+                parts, fulls = [], []
+                for i in range(0, len(raw[Keys.MODAL_MASK]), 2048):  # framed in chunks: the bank may be large
+                    modal, full = (raw[k][i : i + 2048].float() for k in (Keys.MODAL_MASK, Keys.AMODAL_MASK))
+                    parts.append(frame_masks(modal, s, 1.0)[0])
+                    fulls.append(frame_masks(full, s, c, around=modal)[0])
+                self.bank = {"partial": torch.cat(parts).to(self.device), "full": torch.cat(fulls).to(self.device)}
         return self.bank
 
     def evaluate(self, batch: dict) -> tuple[dict[str, Tensor], None]:

@@ -42,7 +42,7 @@ bench: install
 
 # merge reports/bench.json into docs/results.{json,md}, the committed home of every result
 results: install
-	$(BIN)/python -c "from amodal_compose.bench.runner import publish; print(publish('reports', 'docs'))"
+	$(BIN)/amodal-compose bench report --out reports --docs docs
 
 lint: install
 	$(BIN)/ruff check src tests

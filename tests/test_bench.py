@@ -229,3 +229,19 @@ def test_publish_merges_a_report_into_the_results_home(tmp_path):
     assert md.read_text().startswith("# Results") and "make results" in md.read_text()
     with pytest.raises(FileNotFoundError, match="make bench"):
         publish(tmp_path / "none", tmp_path / "docs")
+
+
+def test_bench_report_command_publishes_with_the_machine_commit_and_test_seed(tmp_path):
+    import subprocess
+    import sys
+
+    row = make_row("a", "m (paper)", "psnr", [1.0, 2.0, 3.0])
+    row.update(test_seed=2, machine="some CPU, 2 cores", commit="abc1234")
+    write_report([row], tmp_path / "reports")
+    out = subprocess.run([sys.executable, "-m", "amodal_compose.cli", "bench", "report", "--out",
+                          str(tmp_path / "reports"), "--docs", str(tmp_path / "docs")],
+                         capture_output=True, text=True)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    md = (tmp_path / "docs" / "results.md").read_text()
+    assert "test draw `test_seed` 2; machine some CPU, 2 cores; commit abc1234" in md
+    assert "| m (paper) | psnr | 2.0000 ± 1.0000 |" in md

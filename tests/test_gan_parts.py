@@ -1,4 +1,4 @@
-"""Building blocks of the content GAN (issue 4): gated convs, contextual attention, WGAN-GP."""
+"""Building blocks of the content GAN: gated convs, contextual attention, WGAN-GP."""
 
 import pytest
 import torch

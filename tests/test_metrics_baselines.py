@@ -11,6 +11,7 @@ from amodal_compose.baselines import (
     composite_cut_and_paste,
     inpaint_mean_fill,
     order_by_area,
+    order_by_convex,
     order_by_yaxis,
 )
 from amodal_compose.metrics import BinnedImageMetrics, OrderingAccuracy, PooledMIoU, lpips_available, psnr
@@ -133,3 +134,16 @@ def test_composite_and_fill_baselines():
     hole = rect(4, 4, 2, 4, 0, 4)[None]
     filled = inpaint_mean_fill(img, hole)
     assert torch.allclose(filled, torch.full_like(img, 0.5))
+
+
+def test_convex_ordering_orders_every_neighbouring_pair_as_the_paper_reads_it():
+    """Two touching instances whose hulls do not reach each other tie on growth into the other; the
+    paper's rule, at its best, still orders them: the one whose hull adds more in all is the occludee."""
+    ell = (rect(20, 20, 2, 14, 2, 5) + rect(20, 20, 11, 14, 2, 12)).clamp(0, 1)  # an L: its hull adds a lot
+    bar = rect(20, 20, 14, 17, 2, 12)  # a bar just below the L, touching it: its hull adds nothing
+    modal = torch.stack([ell, bar])
+    order = order_by_convex(modal)
+    assert order.tolist() == [[0, 0], [1, 0]]  # the bar in front of the L, whose hull grows more
+    # a hull that grows into the other's visible mask still decides first
+    modal2 = torch.stack([ell, rect(20, 20, 3, 8, 5, 10)])  # a box in the L's open corner, touching it
+    assert order_by_convex(modal2).tolist() == [[0, 0], [1, 0]]

@@ -267,3 +267,19 @@ def test_timm_encoder_segments_any_size_and_serves_the_removal_system(tmp_path):
     rough[10:30, 20:40] = 1
     out = pipe.remove(image, rough)
     assert out["image"].shape == (3, 45, 61) and out["mask"].shape == (1, 45, 61) and out["mask"].all()
+
+
+def test_eq_9_acts_on_the_segment_or_on_the_whole_image():
+    """``expansion="segment"`` sums the chosen class's probability inside the selected segment only;
+    ``"image"`` everywhere, as the paper writes eq. 9 for a mask head."""
+    logits = torch.zeros(1, 3, 16, 16)
+    logits[:, 1, 4:8, 4:8] = 4.0  # the segment under the hint
+    logits[:, 1, 12:15, 12:15] = 4.0  # the same class elsewhere, not touching the hint
+    hint = torch.zeros(1, 1, 16, 16)
+    hint[..., 5:7, 5:7] = 1
+    gated, hard = select_segment(logits, hint)
+    ungated, hard2 = select_segment(logits, hint, ungated=True)
+    assert torch.equal(hard, hard2) and hard[0, 0, 12:15, 12:15].sum() == 0
+    assert gated[0, 0, 12:15, 12:15].max() == 0 and ungated[0, 0, 12:15, 12:15].min() > 0.9
+    with pytest.raises(ValueError, match="expansion"):
+        RemovalSystem(stage="joint", expansion="everywhere")

@@ -160,3 +160,17 @@ def test_two_ddp_ranks_cover_every_item_once_per_epoch(tmp_path):
         assert len(per_rank[0]) == len(per_rank[1])
         orders.append(per_rank[0])
     assert orders[0] != orders[1]
+
+
+def test_the_test_split_follows_its_own_seed_and_leaves_train_and_val_alone():
+    """A fresh test draw (``test_seed``) changes the test scenes only: every choice made on val, and the
+    training data, stay as they were."""
+    a, b = ShapeDataModule(**DM), ShapeDataModule(**{**DM, "test_seed": 7})
+    assert a.test_seed == 1  # the default draw
+    assert [s.scene_id for s in a.scenes("val")] == [s.scene_id for s in b.scenes("val")]
+    assert [s.scene_id for s in a.scenes("train")] == [s.scene_id for s in b.scenes("train")]
+    assert not {s.scene_id for s in a.scenes("test")} & {s.scene_id for s in b.scenes("test")}
+    # and the test scenes are none of the train or val scenes
+    assert not {s.scene_id for s in b.scenes("test")} & {s.scene_id for s in b.scenes("val")}
+    with pytest.raises(ValueError, match="test_seed"):
+        ShapeDataModule(**{**DM, "test_seed": -1})

@@ -207,3 +207,18 @@ def test_nearest_neighbour_returns_the_bank_mask_of_an_exact_match():
     out = amodal_nearest_neighbour(modal, torch.cat([other, tight]), torch.stack([full[1], full[0]]), 16, 2.0)
     _, boxes = frame_masks(modal, 16, 2.0)
     assert torch.equal(out, torch.maximum(unframe_masks(full[:1], boxes), modal))
+
+
+def test_the_neighbour_bank_holds_five_occlusions_of_every_full_training_mask():
+    """Ling et al. 5.1: every full training mask, occluded 5 times (distinct draws), as uint8 masks."""
+    dm = tiny_dm(3, bank_size=None)
+    bank = dm.neighbour_bank()
+    full, part = bank[Keys.AMODAL_MASK], bank[Keys.MODAL_MASK]
+    assert full.dtype == torch.uint8 and len(full) % 5 == 0 and len(full) >= 10
+    n = len(full) // 5
+    assert torch.equal(full[:n], full[n : 2 * n])  # the same full masks, occluded anew
+    assert not torch.equal(part[:n], part[n : 2 * n])
+    assert bool((part <= full).all())
+    assert len(tiny_dm(3, bank_size=7).neighbour_bank()[Keys.MODAL_MASK]) == 7
+    with pytest.raises(ValueError, match="bank_occlusions"):
+        tiny_dm(3, bank_occlusions=0)

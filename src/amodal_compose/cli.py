@@ -4,7 +4,8 @@ Sub-commands:
     ``data preview``   write a PNG grid of synthetic scenes with modal / amodal outlines;
     ``data stats``     print what the generator makes (objects, categories, occlusion ratios);
     ``demo``           the end-to-end job: data checks, brief training, the pipeline on held-out scenes;
-    ``bench``          seeded benchmark rows into ``reports/bench.{json,md}``;
+    ``bench``          seeded benchmark rows into ``reports/bench.{json,md}``; ``bench report`` publishes
+                       them to ``docs/results.{json,md}``;
     ``compose``        compose instances onto a background with trained checkpoints (AMICO Algorithm 1);
     ``deocclude``      recover a scene's occlusion order, amodal masks, object layers and background (PCNet);
     ``convert-amodal`` turn a COCO modal data set into pseudo-amodal COCOA annotations with PCNet-M;
@@ -86,6 +87,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _cmd_bench(args: argparse.Namespace) -> int:
     from .bench import run_bench
 
+    if args.action == "report":
+        from .bench.runner import publish
+
+        print(f"wrote {publish(args.out, args.docs)} and its JSON from {Path(args.out) / 'bench.json'}")
+        return 0
     overrides = tuple(a for path in args.config for a in ("--config", path))
     rows = run_bench(args.task, args.out, seeds=args.seeds, recipes=args.recipes, runs=args.runs, overrides=overrides)
     for r in rows:
@@ -378,7 +384,11 @@ def _parser() -> argparse.ArgumentParser:
                       "composition, deocclusion, removal, amodal_vae")  # fmt: skip
     demo.set_defaults(func=_cmd_demo)
 
-    bench = sub.add_parser("bench", help="write reports/bench.{json,md}")
+    bench = sub.add_parser("bench", help="run: write reports/bench.{json,md}; report: publish them to docs/results.md")
+    bench.add_argument("action", nargs="?", choices=("run", "report"), default="run",
+                       help="run (default) the tasks, or report: merge <out>/bench.json into <docs>/results.{json,md}, "
+                            "the committed home of every result")  # fmt: skip
+    bench.add_argument("--docs", default="docs", help="where `report` writes results.{json,md}")
     bench.add_argument("--task", default="all", help="a task, an alias (shape, compose, content) or a comma list")
     bench.add_argument("--seeds", type=int, default=1, help="training seeds per learned task (mean and spread)")
     bench.add_argument("--recipes", default=None, help="folder of the recipes (default: lightning_configs/bench)")

@@ -587,7 +587,8 @@ class AmodalVAEDataModule(SceneDataModule):
             key = (source, self.crop_size, self.enlarge, self.eraser_range, self.data_seed, self.bank_occlusions,
                    self.bank_size)  # fmt: skip
             if key not in _BANKS:
-                pairs = SimulatedOcclusionMasks(scenes, self.crop_size, self.enlarge, self.eraser_range,
+                # train=True: item (e, i) draws anew per e (fixed by data_seed; no augmentation)
+                pairs = SimulatedOcclusionMasks(scenes, self.crop_size, self.enlarge, self.eraser_range, train=True,
                                                 seed=self.data_seed, num_workers=self.num_workers)  # fmt: skip
                 keys = [(e, i) for e in range(self.bank_occlusions) for i in range(len(pairs))][: self.bank_size]
                 items = [pairs[k] for k in keys]

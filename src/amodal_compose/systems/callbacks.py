@@ -127,10 +127,8 @@ class ChannelsLast(pl.Callback):
 
     The convolutions then take oneDNN's NHWC kernels on the CPU (and the tensor-core layout on a GPU
     with mixed precision). Values are unchanged up to float rounding; only strides differ, so
-    checkpoints load either way. On the 2-core CPU of the bench a training step of the composition
-    recipe took 0.10 s instead of 0.17 s, and PCNet-M's 0.198 s instead of 0.241 s on the one thread
-    its bench trains with (on 2 threads it was 0.116 s against 0.104 s: no gain); partial
-    convolutions (PCNet-C) gain nothing.
+    checkpoints load either way. On a CPU it speeds up plain convolutions trained on one thread
+    (timings in ``docs/findings.md``); partial convolutions (PCNet-C) gain nothing.
 
     Example:
         >>> trainer = pl.Trainer(max_steps=1000, callbacks=[ChannelsLast()])  # doctest: +SKIP
@@ -169,9 +167,7 @@ class EMAWeights(WeightAveraging):
     :class:`~pytorch_lightning.callbacks.WeightAveraging` with torch's foreach EMA update.
 
     Why: an adversarial generator trained briefly at a constant rate ends wherever the last
-    critic steps left it. On the composition bench recipe's val split (seed 0, 300 scenes, one
-    run scored with and without the average) the EMA of f_comp's weights (decay 0.99) scored
-    26.01 dB against 25.24 for the last weights (+0.91 / +0.52 / +0.53 dB in the three area bins).
+    critic steps left it; the average is steadier (the val evidence is in ``docs/findings.md``).
     The papers do not use one; it changes no loss or network.
 
     Args:

@@ -109,14 +109,14 @@ class PCNetMSystem(System):
             one pass per scale, and per mirror view): :meth:`order` compares each pair's increments
             summed over the crops whose side is the square's times each scale (the training crops are
             jittered by 0.8-1.2). ``(1.0,)``, the default, is the paper's single crop. The amodal
-            completion keeps the single scale (on val, averaging scales changed its mIoU by under 0.005).
+            completion keeps the single scale (averaging scales did not change it on val).
         context: ordering passes with scene context (not in the paper; ``0``, the default, is eq. 3 alone).
             The first pass completes ``i`` with ``j`` and all of ``i``'s neighbours as eraser, each later
             pass with ``j`` and the neighbours the previous pass put in front of ``i``; a pass's increment
             of ``i`` is its growth into ``j``'s visible mask. An instance also hidden by a third object is
             then completed with every occluder erased, not judged on a silhouette the pair does not explain
             (see :meth:`order`). A completion an earlier pass ran is not run again and the passes stop
-            once the order holds: on our val scenes, 3 passes take 1.6 times eq. 3's time.
+            once the order holds, so later passes cost a fraction of the first.
         cycles: ``"keep"`` (PCNet: the order graph may be cyclic) or ``"break"`` (not in the paper): each
             cycle of :meth:`order` is broken where its evidence is weakest
             (:func:`~amodal_compose.ops.graph.break_cycles`, each edge weighted by the difference of the
@@ -301,19 +301,17 @@ class PCNetMSystem(System):
         increments ``|P(M_i; M_j) \\ M_i|`` and ``|P(M_j; M_i) \\ M_j|``; the one that grows less is in
         front. Pairs whose increments are equal (in practice both zero: eq. 3's ``O = 0``) get no edge,
         or with ``ties="soft"`` (not in the paper) are decided by the soft increments, the sums of the
-        network's probability outside each target: on our synthetic val scenes about 5 % of the occluded
-        neighbour pairs tie, and eq. 3 leaves every one of them unordered. The soft increments order those
-        ties no better than chance (52 of 118 right on three seeds' val scenes): ``"soft"`` gives
-        a complete order (a recomposition needs one), not a better one, although the accuracy metric,
-        which counts an unordered pair as wrong, rises by about half the ties.
+        network's probability outside each target. Eq. 3 leaves every tied pair unordered; ``"soft"``
+        gives a complete order (a recomposition needs one), not a better one: on our val scenes the soft
+        increments ordered ties at chance, although the accuracy metric, which counts an unordered pair
+        as wrong, rises by about half the ties.
 
         With ``context`` passes (not in the paper), ``i``'s eraser is ``j`` together with its other
         neighbours (first pass: all of them; later passes: those the previous pass put in front of ``i``)
         and ``i``'s increment is what it grows into ``j``. Eq. 3 on its own judges ``i`` by a silhouette
         that a third occluder may have cut; with every occluder erased the completion can restore that cut
-        and still say whether ``j`` hides ``i``. On our synthetic val scenes (878 occluded pairs, the bench
-        recipe, 2 trainings), pair accuracy 0.854 / 0.862 with eq. 3; 0.875 / 0.870 after one context pass,
-        0.886 / 0.887 after two, 0.890 / 0.888 after three, 0.890 / 0.890 after four.
+        and still say whether ``j`` hides ``i``. The ``ordering`` bench reports eq. 3 with and without
+        these passes (``docs/results.md``).
 
         Args:
             image: ``(3, H, W)``.
@@ -463,7 +461,7 @@ class PCNetCSystem(System):
             ``telea`` baseline's fill; from all known pixels when nothing is visible, as when the
             background is completed), every pixel is valid (the hole is still an input channel) and
             the network's output, mapped to [-1, 1], is a correction added to the pre-filled image.
-            The bench recipe's comment gives the measured reason (CPU budgets).
+            ``docs/findings.md`` gives the measured reason (CPU budgets).
     """
 
     component = "pcnet_c"

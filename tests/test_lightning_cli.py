@@ -149,3 +149,78 @@ def test_test_and_predict_subcommands_use_the_held_out_split(tmp_path, monkeypat
     for name in outputs[network]:
         pngs = sorted((run / "predictions" / name).glob("*.png"))
         assert [p.stem for p in pngs] == [f"{i:06d}" for i in range(n)], name
+
+
+def test_wandb_goes_online_with_a_key_and_offline_without_one_or_when_told(tmp_path, monkeypatch):
+    """The overlay's logger decides its mode from the environment: online with a key (``WANDB_API_KEY``
+    or a ``wandb login`` netrc entry), offline with ``WANDB_MODE=offline`` or no key. No run starts here."""
+    from amodal_compose.loggers import WandbLogger, wandb_mode
+
+    empty = tmp_path / "netrc"
+    empty.write_text("")
+    assert wandb_mode({"WANDB_API_KEY": "k" * 40}, empty) == (False, "a W&B key is set")
+    assert wandb_mode({"WANDB_API_KEY": "k" * 40, "WANDB_MODE": "offline"}, empty)[0] is True
+    assert wandb_mode({}, empty)[0] is True and "no W&B key" in wandb_mode({}, empty)[1]
+    logged_in = tmp_path / "netrc_login"
+    logged_in.write_text("machine api.wandb.ai\n  login user\n  password " + "k" * 40 + "\n")
+    assert wandb_mode({}, logged_in)[0] is False
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.setenv("WANDB_API_KEY", "k" * 40)
+    monkeypatch.setenv("WANDB_ENTITY", "my-team")
+    monkeypatch.setenv("WANDB_PROJECT", "my-project")
+    online = WandbLogger(save_dir=str(tmp_path))
+    assert online._offline is False and online._project == "my-project"
+    assert online._wandb_init["entity"] == "my-team"
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    assert WandbLogger(save_dir=str(tmp_path))._offline is True
+
+
+@pytest.mark.parametrize("network", ["shape", "pcnet_m"])
+def test_cluster_overlay_keeps_last_and_best_logs_the_rate_and_an_image_grid(tmp_path, monkeypatch, network):
+    """``common/cluster.yaml`` over a config (on the CPU here, one device; bf16 autocast works there too):
+    ``last.ckpt`` and the best checkpoint by the system's own validation metric, the learning rate logged,
+    a validation image grid (PCNet-M's from whole scenes), W&B offline without a key."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    rc = main(["fit", "--config", str(CONFIGS / network / "synthetic.yaml"), "--config", TINY,
+               "--config", str(CONFIGS / "common" / "cluster.yaml"), "--trainer.accelerator", "cpu",
+               "--trainer.devices", "1", "--data.init_args.num_workers", "0"])  # fmt: skip
+    assert rc == 0
+    ckpts = sorted(p.name for p in tmp_path.rglob("*.ckpt"))
+    assert "last.ckpt" in ckpts and any(name.startswith("best-step=") for name in ckpts), ckpts
+    best = next(p for p in tmp_path.rglob("best-*.ckpt"))
+    state = torch.load(best, map_location="cpu", weights_only=False)
+    monitor = next(v for k, v in state["callbacks"].items() if "BestCheckpoint" in k)["monitor"]
+    assert monitor.startswith("val/") and monitor.endswith(("f_shape", "pcnet_m"))
+    runs = list((tmp_path / "runs" / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1 and list(runs[0].rglob("media/images/val_images_*.png"))
+    assert any(tmp_path.rglob("val_images_*.png"))
+
+
+def test_slurm_launch_dry_run_names_every_node_and_gpu():
+    import os
+    import subprocess
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "slurm_fit.sh"
+    env = {**os.environ, "DRY_RUN": "1", "SLURM_JOB_NUM_NODES": "2", "SLURM_GPUS_PER_NODE": "h100:8"}
+    out = subprocess.run(["bash", str(script), "lightning_configs/pcnet_m/cocoa.yaml", "--trainer.max_steps", "10"],
+                         env=env, capture_output=True, text=True, check=True).stdout  # fmt: skip
+    assert out.startswith("srun amodal-compose fit --config lightning_configs/pcnet_m/cocoa.yaml --config ")
+    assert "common/cluster.yaml --trainer.devices 8 --trainer.num_nodes 2 --trainer.max_steps 10" in out
+    bad = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True)
+    assert bad.returncode != 0 and "usage" in bad.stderr
+
+
+def test_configs_may_be_named_relative_to_the_config_folder(tmp_path, monkeypatch):
+    from amodal_compose.lightning_cli import resolve_config_paths
+
+    monkeypatch.chdir(tmp_path)  # no lightning_configs here: the checkout's folder is found
+    out = resolve_config_paths(["fit", "--config", "pcnet_m/cocoa.yaml", "--config=common/cluster.yaml",
+                                "--config", "nowhere.yaml", "--trainer.devices", "8"])  # fmt: skip
+    assert out[2] == str(CONFIGS / "pcnet_m" / "cocoa.yaml")
+    assert out[3] == "--config=" + str(CONFIGS / "common" / "cluster.yaml")
+    assert out[5] == "nowhere.yaml" and out[6:] == ["--trainer.devices", "8"]  # left for LightningCLI's error
+    cli = run_lightning_cli(["--config", "pcnet_m/cocoa.yaml", "--config", "common/cluster.yaml",
+                             "--trainer.accelerator", "cpu", "--trainer.devices", "1"], run=False)  # fmt: skip
+    assert cli.trainer.precision == "bf16-mixed"

@@ -3,6 +3,7 @@
 Sub-commands:
     ``data preview``   write a PNG grid of synthetic scenes with modal / amodal outlines;
     ``data stats``     print what the generator makes (objects, categories, occlusion ratios);
+    ``data check``     check a config's real data files before a long run (one line per problem);
     ``demo``           the end-to-end job: data checks, brief training, the pipeline on held-out scenes;
     ``bench``          seeded benchmark rows into ``reports/bench.{json,md}``; ``bench report`` publishes
                        them to ``docs/results.{json,md}``;
@@ -48,6 +49,18 @@ def _cmd_preview(args: argparse.Namespace) -> int:
         "background with amodal outlines, hidden parts shaded)"
     )
     return 0
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from .data.check import check_config
+
+    report = check_config(args.config, all_images=args.all, sample=args.sample)
+    for line in report.lines:
+        print(line)
+    for problem in report.problems:
+        print(f"problem: {problem}", file=sys.stderr)
+    print("ok" if report.ok else f"{len(report.problems)} problem(s)")
+    return 0 if report.ok else 1
 
 
 def _cmd_stats(args: argparse.Namespace) -> int:
@@ -357,7 +370,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", required=True)
 
-    data = sub.add_parser("data", help="look at the embedded synthetic data set")
+    data = sub.add_parser("data", help="look at the synthetic data set, or check a prepared real one")
     dsub = data.add_subparsers(dest="data_command", required=True)
     for name, fn, helptext in (
         ("preview", _cmd_preview, "write a PNG grid of scenes"),
@@ -372,6 +385,12 @@ def _parser() -> argparse.ArgumentParser:
             q.add_argument("--out", default="previews", help="output folder")
             q.add_argument("--cols", type=int, default=2)
         q.set_defaults(func=fn)
+    chk = dsub.add_parser("check", help="check a config's data files before training: annotations parse, images "
+                          "exist and decode, masks lie inside them, counts per split; one line per problem")  # fmt: skip
+    chk.add_argument("--config", required=True, help="a LightningCLI config (its data section is checked)")
+    chk.add_argument("--all", action="store_true", help="decode every image (default: a sample per split)")
+    chk.add_argument("--sample", type=int, default=20, help="images decoded per split without --all")
+    chk.set_defaults(func=_cmd_check)
 
     demo = sub.add_parser("demo", help="run the end-to-end demo (trains every network briefly, then runs each "
                           "on held-out scenes)")  # fmt: skip

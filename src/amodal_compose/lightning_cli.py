@@ -69,15 +69,39 @@ class PackageCLI(LightningCLI):
         )  # fmt: skip
 
 
+def resolve_config_paths(args: Sequence[str]) -> list[str]:
+    """``--config`` values that name no file but a file under ``lightning_configs/`` (``common/cluster.yaml``,
+    ``pcnet_m/cocoa.yaml``) become that file's path; everything else is kept as given."""
+    out = list(args)
+    for i, arg in enumerate(out):
+        value, prefix = None, ""
+        if arg == "--config" and i + 1 < len(out):
+            continue
+        if i > 0 and out[i - 1] == "--config":
+            value = arg
+        elif arg.startswith("--config="):
+            value, prefix = arg.split("=", 1)[1], "--config="
+        if value and not Path(value).exists():
+            try:
+                candidate = find_configs() / value
+            except FileNotFoundError:
+                continue
+            if candidate.is_file():
+                out[i] = prefix + str(candidate)
+    return out
+
+
 def run_lightning_cli(args: Sequence[str] | None = None, run: bool = True) -> PackageCLI:
     """Run LightningCLI, with the package's base classes in subclass mode, on ``args``
-    (e.g. ``["fit", "--config", "lightning_configs/shape/synthetic.yaml"]``).
+    (e.g. ``["fit", "--config", "lightning_configs/shape/synthetic.yaml"]``; a config may also be named
+    relative to ``lightning_configs/``: ``--config shape/synthetic.yaml --config common/cluster.yaml``).
 
     With ``run=False`` the subcommand is left out of ``args`` and the classes are only parsed and
     instantiated (``cli.model``, ``cli.datamodule``, ``cli.trainer``), which is how configs are
     checked without data. ``args=None`` reads ``sys.argv``.
     """
     argv = sys.argv if args is None else [sys.argv[0] if sys.argv else "amodal-compose", *args]
+    argv = [argv[0], *resolve_config_paths(argv[1:])]
     # LightningCLI parses sys.argv itself; handing it the arguments that way keeps one source
     with mock.patch.object(sys, "argv", argv):
         return PackageCLI(

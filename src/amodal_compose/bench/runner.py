@@ -593,6 +593,8 @@ def markdown(rows: list[dict]) -> str:
         seeds = sorted({r["test_seed"] for r in trs if r.get("test_seed") is not None})
         if seeds:
             facts.append(f"test draw `test_seed` {', '.join(map(str, seeds))}")
+        elif any(r["split"] == "test" and r.get("recipe") for r in trs):  # rows from before test_seed existed
+            facts.append("the earlier test draw (the scenes of `data_seed`), looked at while the recipe was chosen")
         for key, label in (("machine", "machine"), ("commit", "commit")):
             values = sorted({str(r[key]) for r in trs if r.get(key)})
             if values:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import BasePredictionWriter, WeightAveraging
+from pytorch_lightning.callbacks import BasePredictionWriter, ModelCheckpoint, WeightAveraging
 from pytorch_lightning.loggers import WandbLogger
 from pytorch_lightning.utilities import rank_zero_only
 from torch.optim.swa_utils import get_ema_multi_avg_fn
@@ -17,7 +17,7 @@ from ..data.sampling import split_key
 from ..io import write_png
 from ..ops.grid import image_grid
 
-__all__ = ["ImageGridCallback", "CosineLRTail", "ChannelsLast", "EMAWeights", "PredictionWriter"]
+__all__ = ["ImageGridCallback", "BestCheckpoint", "CosineLRTail", "ChannelsLast", "EMAWeights", "PredictionWriter"]
 
 
 def _to_device(batch: dict, device: torch.device) -> dict:
@@ -47,14 +47,17 @@ class ImageGridCallback(pl.Callback):
     ) -> None:  # fmt: skip
         self.max_samples, self.every_n_epochs, self.key = int(max_samples), max(int(every_n_epochs), 1), key
         self.save_png, self.scale = bool(save_png), int(scale)
-        self._batch: dict | None = None
+        self._batch: dict | list | None = None
         self.last_path: Path | None = None
 
     def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        # a dict of tensors (most systems) or a list of scenes (PCNet-M validates whole scenes)
         if batch_idx == 0 and dataloader_idx == 0 and isinstance(batch, dict):
             self._batch = {
                 k: (v[: self.max_samples].detach() if isinstance(v, torch.Tensor) else v) for k, v in batch.items()
             }
+        elif batch_idx == 0 and dataloader_idx == 0 and isinstance(batch, list):  # whole scenes (PCNet-M)
+            self._batch = batch[: self.max_samples]
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self._batch is None or trainer.sanity_checking or trainer.current_epoch % self.every_n_epochs:
@@ -63,7 +66,7 @@ class ImageGridCallback(pl.Callback):
         was_training = pl_module.training
         pl_module.eval()
         with torch.no_grad():
-            images = pl_module.log_images(_to_device(batch, pl_module.device))
+            images = pl_module.log_images(_to_device(batch, pl_module.device) if isinstance(batch, dict) else batch)
         pl_module.train(was_training)
         self._emit(trainer, image_grid(images, self.max_samples, self.scale), list(images))
 
@@ -78,6 +81,31 @@ class ImageGridCallback(pl.Callback):
             folder = Path(root or trainer.default_root_dir) / "images"
             folder.mkdir(parents=True, exist_ok=True)
             self.last_path = write_png(folder / f"{self.key}_epoch{epoch:03d}_step{step:07d}.png", grid)
+
+
+class BestCheckpoint(ModelCheckpoint):
+    """Lightning's :class:`~pytorch_lightning.callbacks.ModelCheckpoint` that keeps the best checkpoint by
+    the system's own validation metric (``val/<main_metric>``: PSNR, mIoU or pair accuracy, all higher
+    is better), found when the fit starts, so one overlay config serves every system; ``last.ckpt`` too
+    with ``save_last``. A system without a main metric keeps the last checkpoint only.
+
+    Example:
+        >>> trainer = pl.Trainer(callbacks=[BestCheckpoint(save_last=True)])  # doctest: +SKIP
+    """
+
+    def __init__(self, dirpath: str | None = None, filename: str | None = "best-{step}", save_last: bool = True,
+                 save_top_k: int = 1, **kwargs) -> None:  # fmt: skip
+        if kwargs.get("monitor") is not None:
+            raise ValueError("BestCheckpoint finds its monitor from the system; use ModelCheckpoint to name one")
+        kwargs.update(monitor=None, mode="max")
+        super().__init__(dirpath=dirpath, filename=filename or "best-{step}", save_last=save_last,
+                         save_top_k=save_top_k, **kwargs)  # fmt: skip
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        main = getattr(pl_module, "main_metric", "")
+        if main and self.monitor is None:
+            self.monitor = f"val/{main}"
+        super().setup(trainer, pl_module, stage)
 
 
 class CosineLRTail(pl.Callback):

@@ -74,6 +74,23 @@ AMODAL_METHODS = ("pcnet_m (grounded)", "pcnet_m (non-grounded)", "pcnet_m (grou
                   "pcnet_m (non-grounded, paper)", "raw", "convex", "convex_r")
 
 
+def _resized(image: Tensor, size: int) -> Tensor:
+    return torch.nn.functional.interpolate(image[None], size=(size, size), mode="nearest")[0]
+
+
+def _colour_masks(masks: Tensor, order: Tensor) -> Tensor:
+    """``(N, 1, H, W)`` masks as one ``(3, H, W)`` picture, each instance in its own colour, painted back to
+    front by ``order`` (the instance with the most occluders first)."""
+    out = torch.zeros(3, *masks.shape[-2:])
+    palette = torch.tensor([[0.9, 0.3, 0.3], [0.3, 0.8, 0.3], [0.3, 0.4, 0.9], [0.9, 0.8, 0.2], [0.8, 0.3, 0.9],
+                            [0.2, 0.8, 0.8], [0.9, 0.6, 0.3], [0.6, 0.6, 0.6]])  # fmt: skip
+    behind = order.sum(0) if order.numel() else torch.zeros(len(masks))  # how many instances occlude each
+    for k in torch.argsort(behind, descending=True, stable=True).tolist():
+        m = masks[k, 0].cpu() > 0.5
+        out[:, m] = palette[k % len(palette)].view(3, 1)
+    return out
+
+
 class PCNetMSystem(System):
     """Trains PCNet-M (:class:`~amodal_compose.nets.pcnet.PartialMaskNet`) and de-occludes scenes with it.
 
@@ -430,8 +447,20 @@ class PCNetMSystem(System):
             out.append({"order": order, "amodal": self.amodal(scene.image, modal, order, cats)})
         return out
 
-    def log_images(self, batch: dict) -> dict[str, Tensor]:
-        raise NotImplementedError("PCNet-M validates whole scenes; it logs no image grid")
+    def log_images(self, batch: list[Scene], size: int = 128) -> dict[str, Tensor]:
+        """Per scene (resized to ``size``): the image, its instances' visible masks, the ordering-grounded
+        amodal masks and the true ones (each instance in its own colour; the front instance drawn last)."""
+        columns: dict[str, list[Tensor]] = {"image": [], "visible": [], "amodal (grounded)": [], "amodal (truth)": []}
+        for scene in batch:
+            modal, cats = scene.modal_masks(), scene.categories()
+            order = self.order(scene.image, modal, cats) if len(modal) > 1 else torch.zeros(len(modal), len(modal))
+            truth = scene.amodal_masks()
+            maps = {"visible": modal, "amodal (grounded)": self.amodal(scene.image, modal, order, cats),
+                    "amodal (truth)": truth if truth is not None else modal}  # fmt: skip
+            columns["image"].append(_resized(scene.image.float(), size))
+            for name, masks in maps.items():
+                columns[name].append(_resized(_colour_masks(masks.float(), order), size))
+        return {k: torch.stack(v) for k, v in columns.items()}
 
 
 class PCNetCSystem(System):

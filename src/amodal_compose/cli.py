@@ -385,8 +385,8 @@ def _parser() -> argparse.ArgumentParser:
             q.add_argument("--out", default="previews", help="output folder")
             q.add_argument("--cols", type=int, default=2)
         q.set_defaults(func=fn)
-    chk = dsub.add_parser("check", help="check a config's data files before training: annotations parse, images "
-                          "exist and decode, masks lie inside them, counts per split; one line per problem")  # fmt: skip
+    chk = dsub.add_parser("check", help="check a config's data files before training: annotations parse, "
+                          "images exist and decode, masks lie inside them, counts per split; one line per problem")
     chk.add_argument("--config", required=True, help="a LightningCLI config (its data section is checked)")
     chk.add_argument("--all", action="store_true", help="decode every image (default: a sample per split)")
     chk.add_argument("--sample", type=int, default=20, help="images decoded per split without --all")

@@ -224,3 +224,46 @@ def test_configs_may_be_named_relative_to_the_config_folder(tmp_path, monkeypatc
     cli = run_lightning_cli(["--config", "pcnet_m/cocoa.yaml", "--config", "common/cluster.yaml",
                              "--trainer.accelerator", "cpu", "--trainer.devices", "1"], run=False)  # fmt: skip
     assert cli.trainer.precision == "bf16-mixed"
+
+
+def _documented_counts() -> dict[str, dict[str, float]]:
+    """``config -> {network: M parameters}`` from the table in ``docs/methods.md``."""
+    import re
+
+    text = (CONFIGS.parent / "docs" / "methods.md").read_text()
+    table = text.split("## Real-data configs and their sources", 1)[1]
+    out = {}
+    for line in table.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 3 or not cells[0].startswith("`"):
+            continue
+        files = re.findall(r"`([^`]+\.yaml)`", cells[0])
+        folder = files[0].split("/")[0]
+        counts: dict[str, float] = {}
+        for part in cells[1].split(","):  # "net 10.496", "edge / segmentation / image inpainters 1 / 2 / 3"
+            names, _, values = part.strip().rpartition(" ")
+            if "/" in part:
+                words = part.strip().split(" ")
+                nums = [float(w) for w in words if re.fullmatch(r"[0-9.]+", w)]
+                kinds = [w for w in part.replace("inpainters", "").replace("critics", "").split() if w.isalpha()]
+                suffix = "_inpainter" if "inpainters" in part else "_critic"
+                counts.update({f"{k}{suffix}": v for k, v in zip(kinds, nums)})
+            else:
+                counts[names.strip()] = float(values)
+        for f in files:
+            out[f if "/" in f else f"{folder}/{f}"] = counts
+    return out
+
+
+def test_every_real_config_instantiates_with_its_documented_network_sizes(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    documented = _documented_counts()
+    real = sorted(str(p.relative_to(CONFIGS)) for p in CONFIGS.glob("*/*.yaml")
+                  if any(k in p.name for k in ("cocoa", "kins", "coco_")))  # fmt: skip
+    assert set(real) == set(documented), set(real) ^ set(documented)
+    for name in real:
+        cli = run_lightning_cli(["--config", str(CONFIGS / name), "--trainer.accelerator", "cpu",
+                                 "--trainer.devices", "1"], run=False)  # fmt: skip
+        for net, millions in documented[name].items():
+            params = sum(p.numel() for p in getattr(cli.model, net).parameters())
+            assert round(params / 1e6, 3) == millions, (name, net, params)

@@ -149,9 +149,18 @@ def test_data_task_measures_the_generator_and_each_loader(tmp_path):
         "datamodules:\n"
         f"  shape: {{class_path: amodal_compose.data.datamodules.ShapeDataModule, init_args: {dm}}}\n"
     )
+    fixtures = Path(__file__).parent / "fixtures"
+    with (recipes / "data.yaml").open("a") as f:  # the real formats at 256 px: the KINS fixture, repeated
+        f.write(f"real: {{root: {fixtures}, copies: 3, items: 4, batch_size: 32, step_ms: 100,\n"
+                "  sources: {kins: [kins/instances_val_fixture.json, kins/testing/image_2]},\n"
+                "  datamodules: {pcnet_m: {class_path: amodal_compose.data.datamodules.PCNetMDataModule,\n"
+                "                          init_args: {crop_size: 256}}}}\n")
     rows = run_bench("data", tmp_path / "out", recipes=recipes)
     by = {(r["method"], r["metric"]): r["value"] for r in rows}
     assert by[("synthetic_generator", "scenes_per_s")] > 0 and by[("shape", "train_items_per_s")] > 0
+    assert by[("pcnet_m, kins", "cpu_ms_per_item")] > 0 and by[("pcnet_m, kins", "train_items_per_s")] > 0
+    assert by[("pcnet_m, kins", "workers_for_100ms_step_at_batch_32")] >= 1
+    assert {r["image_size"] for r in rows if r["method"] == "pcnet_m, kins"} == {256}
 
 
 def test_chained_tasks_train_each_stage_from_the_previous_one(tmp_path):

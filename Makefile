@@ -21,7 +21,7 @@ $(BIN)/python:
 # torch first (the CPU wheel), so the package's torch range installs nothing more.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install "torch==$(TORCH_VERSION)"
-	$(BIN)/python -m pip install -e ".[dev,photos]"
+	$(BIN)/python -m pip install -e ".[dev,photos,wandb]"
 	@$(BIN)/python -c "import torch; assert torch.__version__.startswith('$(TORCH_VERSION)'), torch.__version__"
 	touch $@
 

@@ -57,3 +57,24 @@ def test_bench_command_writes_the_report_and_exits_2_on_bad_input(tmp_path, caps
     assert "## ordering" in (tmp_path / "bench.md").read_text()
     assert main(["bench", "--task", "nope", "--out", str(tmp_path)]) == 2
     assert "unknown bench task" in capsys.readouterr().err
+
+
+def test_version_auto_device_and_windows_drive_letters(capsys, monkeypatch):
+    import pytest
+    import torch
+
+    from amodal_compose import __version__
+    from amodal_compose.cli import _device, _instance_spec
+
+    with pytest.raises(SystemExit) as stop:
+        main(["--version"])
+    assert stop.value.code == 0 and capsys.readouterr().out.strip() == f"amodal-compose {__version__}"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert _device("auto") == "cpu" and _device("cuda:1") == "cuda:1"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert _device("auto") == "cuda"
+    spec = _instance_spec(r"C:\cuts\cat.png:D:/masks/cat.png:10,20,0.5")
+    assert (spec["image"], spec["mask"]) == (r"C:\cuts\cat.png", "D:/masks/cat.png")
+    assert spec["position"] == (10.0, 20.0) and spec["scale"] == 0.5
+    assert _instance_spec("C:/cat.png")["mask"] is None  # an RGBA cut-out on a drive
+    assert _instance_spec("cat.png:mask.png")["mask"] == "mask.png"

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 import pytorch_lightning as pl
@@ -255,49 +257,42 @@ def test_composition_loss_schedules():
                                t["recon"] + 5 * system.losses(batch, 10)["mask"] + 0.005 * t["reg"])
 
 
-class _TinyRegression(pl.LightningModule):
-    def __init__(self):
-        super().__init__()
-        self.net = torch.nn.Linear(2, 1)
+def test_cosine_tail_holds_then_decays_with_torch_schedulers():
+    """``System.cosine_tail``: torch's SequentialLR(ConstantLR, CosineAnnealingLR): the rate held for the
+    first half, then a half cosine down to the final factor at the last step."""
+    import math
 
-    def training_step(self, batch, batch_idx):
-        x, y = batch
-        return torch.nn.functional.mse_loss(self.net(x), y)
+    from amodal_compose.systems.base import System
 
-    def configure_optimizers(self):
-        return torch.optim.SGD(self.parameters(), lr=0.1)
-
-
-class _LrRecorder(pl.Callback):
-    def __init__(self):
-        self.lrs = {}
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        self.lrs[trainer.global_step] = trainer.optimizers[0].param_groups[0]["lr"]
-
-
-def test_cosine_lr_tail_holds_then_decays_and_resumes_on_the_same_schedule(tmp_path):
-    from amodal_compose.systems.callbacks import CosineLRTail
-
-    data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.rand(64, 2), torch.rand(64, 1)), 4)
-    args = dict(logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
-
-    def fit(max_steps, ckpt_path=None):
-        tail, rec = CosineLRTail(start=0.5, final_factor=0.1), _LrRecorder()
-        trainer = pl.Trainer(max_steps=max_steps, callbacks=[tail, rec], **args)
-        trainer.fit(_TinyRegression(), data, ckpt_path=ckpt_path)
-        return trainer, tail, rec.lrs
-
-    _, tail, lrs = fit(8)
-    expected = [0.1 * tail.factor(s, 8) for s in range(8)]
-    assert [lrs[s] for s in range(8)] == pytest.approx(expected)
-    assert expected[:5] == pytest.approx([0.1] * 5)  # held for the first half
-    assert all(a > b for a, b in zip(expected[4:], expected[5:]))  # then decays
-    assert tail.factor(8, 8) == pytest.approx(0.1)
-    # a run stopped at step 4 and resumed with max_steps 8 follows the same schedule
-    first, _, _ = fit(4)
-    first.save_checkpoint(tmp_path / "half.ckpt")
-    _, _, resumed = fit(8, ckpt_path=tmp_path / "half.ckpt")
-    assert [resumed[s] for s in range(4, 8)] == pytest.approx(expected[4:])
+    opt = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    sched = System.cosine_tail(opt, total=8, start=0.5, final_factor=0.1)
+    lrs = []
+    for _ in range(8):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    lrs.append(opt.param_groups[0]["lr"])
+    expected = [0.1] * 4 + [0.01 + 0.09 * 0.5 * (1 + math.cos(math.pi * k / 4)) for k in range(5)]
+    assert lrs == pytest.approx(expected)
     with pytest.raises(ValueError, match="start < 1"):
-        CosineLRTail(start=1.0)
+        System.cosine_tail(opt, total=8, start=1.0, final_factor=0.1)
+
+
+def test_the_content_gan_steps_its_schedulers_once_per_batch_and_resumes_them(tmp_path, monkeypatch):
+    """Manual optimisation: ContentSystem steps both schedulers itself; a run ends at the final factor and
+    a checkpoint carries the schedulers' state."""
+    from amodal_compose.lightning_cli import run_lightning_cli
+
+    monkeypatch.chdir(tmp_path)
+    configs = Path(__file__).resolve().parents[1] / "lightning_configs"
+    cli = run_lightning_cli(["fit", "--config", str(configs / "content" / "synthetic.yaml"), "--config",
+                             str(configs / "debug" / "tiny_content.yaml"), "--model.init_args.cosine_tail",
+                             "[0.5, 0.1]", "--trainer.limit_train_batches", "8", "--trainer.logger", "false",
+                             "--trainer.callbacks", "[]", "--trainer.enable_checkpointing", "false"])  # fmt: skip
+    base = cli.model.hparams.lr if cli.model.factories[0] is None else None
+    for opt in cli.trainer.optimizers:
+        start = opt.param_groups[0]["initial_lr"] if base is None else base
+        assert opt.param_groups[0]["lr"] == pytest.approx(0.1 * start)  # 8 steps = 4 batches: the tail's end
+    cli.trainer.save_checkpoint(tmp_path / "end.ckpt")
+    state = torch.load(tmp_path / "end.ckpt", map_location="cpu", weights_only=False)
+    assert len(state["lr_schedulers"]) == 2

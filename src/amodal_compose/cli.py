@@ -115,10 +115,32 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _split_spec(text: str) -> list[str]:
+    """``text`` split at ``:``, except the colon of a Windows drive (``C:\\x.png``, ``D:/x.png``)."""
+    raw, parts = text.split(":"), []
+    i = 0
+    while i < len(raw):
+        piece = raw[i]
+        if len(piece) == 1 and piece.isalpha() and i + 1 < len(raw) and raw[i + 1][:1] in ("\\", "/"):
+            piece, i = f"{piece}:{raw[i + 1]}", i + 1
+        parts.append(piece)
+        i += 1
+    return parts
+
+
+def _device(name: str) -> str:
+    """``"auto"``: the first CUDA device when one is present, else the CPU; any other name as given."""
+    if name == "auto":
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name
+
+
 def _instance_spec(text: str) -> dict:
     """``IMG[:MASK][:x,y[,scale]]`` -> ``{"image", "mask", "position", "scale"}`` (``mask`` ``None``: the
-    image is an RGBA cut-out whose alpha is the mask)."""
-    parts = text.split(":")
+    image is an RGBA cut-out whose alpha is the mask). Windows drive letters (``C:\\cut.png``) are kept."""
+    parts = _split_spec(text)
     spec: dict = {"image": parts[0], "mask": None, "position": None, "scale": 1.0}
     if len(parts) > 1 and parts[-1] and all(c in "0123456789.,-+eE " for c in parts[-1]) and "," in parts[-1]:
         try:
@@ -156,7 +178,7 @@ def _cmd_compose(args: argparse.Namespace) -> int:
     occluded = {"auto": "auto", "yes": True, "no": False}[args.occluded]
     background = read_image(args.background)
     instances = [_instance(s, args.mask_threshold, occluded) for s in specs]
-    pipe = Pipeline.from_dir(args.checkpoints, device=args.device)
+    pipe = Pipeline.from_dir(args.checkpoints, device=_device(args.device))
     result = pipe.compose(background, instances, mask_dilation=args.mask_dilation, progress=len(instances) > 4,
                           shape_method=args.shape_method, hypotheses=args.hypotheses, seed=args.seed)  # fmt: skip
     write_png(args.out, result.image)
@@ -258,7 +280,7 @@ def _cmd_deocclude(args: argparse.Namespace) -> int:
     if (args.image is None) == (args.images is None):
         raise ValueError("give --image (one scene) or --images (a folder of scenes)")
     files = _folder_images(args.images) if args.images else None
-    pipe = Pipeline.from_dir(args.checkpoints, device=args.device)
+    pipe = Pipeline.from_dir(args.checkpoints, device=_device(args.device))
     if files is None:
         _deocclude_one(pipe, args, Path(args.image), args.masks, Path(args.out), quiet=False)
         return 0
@@ -275,7 +297,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     from .systems import PCNetMSystem
 
     reader = CocoInstances(args.annotations, args.images)
-    pcnet = load_system(args.checkpoint, PCNetMSystem, "--checkpoint", args.device)
+    pcnet = load_system(args.checkpoint, PCNetMSystem, "--checkpoint", _device(args.device))
     scenes, names = [], []
     for k in _progress_range(len(reader), "converting"):
         scene = reader[k]
@@ -318,7 +340,7 @@ def _cmd_remove(args: argparse.Namespace) -> int:
 
     if (args.image is None) == (args.images is None):
         raise ValueError("give --image (one image) or --images (a folder of images)")
-    pipe = Pipeline.from_dir(args.checkpoints, device=args.device) if args.image else None
+    pipe = Pipeline.from_dir(args.checkpoints, device=_device(args.device)) if args.image else None
     if args.image:
         out = Path(args.out)
         save = None if args.save_mask is None else Path(args.save_mask or out.with_name(f"{out.stem}_mask.png"))
@@ -328,7 +350,7 @@ def _cmd_remove(args: argparse.Namespace) -> int:
     files, masks = _folder_images(args.images), Path(args.mask)
     if not masks.is_dir():
         raise FileNotFoundError(f"--mask {masks}: with --images, a folder of masks named like the images")
-    pipe = Pipeline.from_dir(args.checkpoints, device=args.device)
+    pipe = Pipeline.from_dir(args.checkpoints, device=_device(args.device))
 
     def mask_of(p: Path) -> Path:
         found = [m for m in (masks / f"{p.stem}{s}" for s in _IMAGE_SUFFIXES) if m.is_file()]
@@ -368,6 +390,9 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="amodal-compose", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    from ._version import __version__
+
+    p.add_argument("--version", action="version", version=f"amodal-compose {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     data = sub.add_parser("data", help="look at the synthetic data set, or check a prepared real one")
@@ -459,7 +484,7 @@ def _parser() -> argparse.ArgumentParser:
     comp.add_argument("--mask-threshold", type=float, default=0.5, metavar="T",
                       help="soft masks (grey levels, an alpha channel) count as the object above this share of "
                       "their range (default 0.5)")  # fmt: skip
-    comp.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+    comp.add_argument("--device", default="auto", help="auto (CUDA when present, else the CPU), cpu, cuda:1, ...")
     _hypothesis_args(comp, "shape", "shape (f_shape, AMICO)")
     comp.set_defaults(func=_cmd_compose)
 
@@ -495,7 +520,7 @@ def _parser() -> argparse.ArgumentParser:
     deocc.add_argument("--mask-dilation", type=int, default=0, metavar="PX",
                        help="grow every mask first (predicted masks leave margins between touching objects)")
     deocc.add_argument("--non-grounded", action="store_true", help="complete with all neighbours as erasers")
-    deocc.add_argument("--device", default="cpu")
+    deocc.add_argument("--device", default="auto", help="auto (CUDA when present, else the CPU), cpu, cuda:1, ...")
     _hypothesis_args(deocc, "pcnet_m", "pcnet_m (PCNet eq. 4)")
     deocc.set_defaults(func=_cmd_deocclude)
 
@@ -512,7 +537,7 @@ def _parser() -> argparse.ArgumentParser:
     conv.add_argument("--out", required=True, help="the COCOA JSON to write")
     conv.add_argument("--neighbour-dilation", type=int, default=None, metavar="PX",
                       help="objects are neighbours when their masks touch after growing by PX (default: PCNet-M's)")
-    conv.add_argument("--device", default="cpu")
+    conv.add_argument("--device", default="auto", help="auto (CUDA when present, else the CPU), cpu, cuda:1, ...")
     conv.set_defaults(func=_cmd_convert)
 
     rem = sub.add_parser(
@@ -532,7 +557,7 @@ def _parser() -> argparse.ArgumentParser:
                      "(without a value: next to the output as <stem>_mask.png, the only form with --images)")
     rem.add_argument("--mask-threshold", type=float, default=0.5, metavar="T",
                      help="a soft mask counts as the object above this share of its range (default 0.5)")
-    rem.add_argument("--device", default="cpu")
+    rem.add_argument("--device", default="auto", help="auto (CUDA when present, else the CPU), cpu, cuda:1, ...")
     rem.set_defaults(func=_cmd_remove)
 
     for name in LIGHTNING_SUBCOMMANDS:  # handled by LightningCLI in main()

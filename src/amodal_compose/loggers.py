@@ -58,6 +58,13 @@ class WandbLogger(_LightningWandbLogger):
 
     def __init__(self, project: str | None = None, entity: str | None = None, offline: bool | None = None,
                  save_dir: str = "runs", **kwargs) -> None:  # fmt: skip
+        import importlib.util
+
+        if importlib.util.find_spec("wandb") is None:
+            raise ModuleNotFoundError(
+                "W&B logging needs the wandb package: pip install 'amodal_compose[wandb]' (or leave out the W&B "
+                "overlay, common/wandb.yaml or common/cluster.yaml, to log CSV files)"
+            )
         if offline is None:
             offline, self.offline_reason = wandb_mode()
         else:

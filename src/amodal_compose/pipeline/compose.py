@@ -304,19 +304,8 @@ def place_instance(j: int, inst: ComposeInstance, size: tuple[int, int], thresho
     return _Item(placed_image, placed_mask, inst.occluded, int(inst.category))
 
 
-class _NoBar:
-    def update(self, n: int) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
 def _progress(total: int, show: bool | None):
-    if show is None:
-        show = total > 4
-    if not show:
-        return _NoBar()
+    """A progress bar over ``total`` instances, shown when ``show`` (default: more than 4)."""
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc="composing", unit="instance")
+    return tqdm(total=total, desc="composing", unit="instance", disable=not (total > 4 if show is None else show))

@@ -40,10 +40,9 @@ from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
-import torch.distributed as dist
 from pytorch_lightning.callbacks import BasePredictionWriter
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torch.utils.data import DataLoader, Dataset
 
 from ..io import read_cutout, read_image, read_instance_masks, read_mask, write_png
 from .core import ComposeInstance, Pipeline
@@ -51,7 +50,6 @@ from .core import ComposeInstance, Pipeline
 __all__ = [
     "Jobs",
     "JobsDataModule",
-    "UnpaddedSampler",
     "PipelinePredictor",
     "JobWriter",
     "read_jobs",
@@ -166,26 +164,6 @@ class Jobs(Dataset):
         return job
 
 
-class UnpaddedSampler(DistributedSampler):
-    """Rank ``r`` of ``n`` takes jobs ``r, r + n, r + 2n, ...`` and no padding: unlike training,
-    prediction needs no equal share, and a padded job would be composed (and written) twice. A
-    :class:`~torch.utils.data.DistributedSampler`, so Lightning keeps it."""
-
-    def __init__(self, dataset: Dataset) -> None:
-        distributed = dist.is_available() and dist.is_initialized()
-        world = dist.get_world_size() if distributed else 1
-        rank = dist.get_rank() if distributed else 0
-        super().__init__(dataset, num_replicas=world, rank=rank, shuffle=False)
-        self.indices = list(range(rank, len(dataset), world))
-        self.num_samples = len(self.indices)
-
-    def __iter__(self):
-        return iter(self.indices)
-
-    def __len__(self) -> int:
-        return self.num_samples
-
-
 def _jobs(batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return batch
 
@@ -222,9 +200,10 @@ class JobsDataModule(pl.LightningDataModule):
         self.jobs = [j for j in jobs if j["id"] not in done]
 
     def predict_dataloader(self) -> DataLoader:
+        # in order; under DDP Lightning wraps the sampler so that each rank takes its own jobs and none is
+        # repeated (no padding in prediction), so every job is written once
         ds = Jobs(self.jobs, self.root, self.mask_threshold)
-        return DataLoader(ds, batch_size=1, sampler=UnpaddedSampler(ds), num_workers=self.num_workers,
-                          collate_fn=_jobs)  # fmt: skip
+        return DataLoader(ds, batch_size=1, shuffle=False, num_workers=self.num_workers, collate_fn=_jobs)
 
 
 class PipelinePredictor(pl.LightningModule):

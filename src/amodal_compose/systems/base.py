@@ -127,6 +127,23 @@ class System(pl.LightningModule):
             return factory(params)
         return torch.optim.Adam(params, lr=lr, betas=tuple(betas))
 
+    @staticmethod
+    def cosine_tail(optimizer: torch.optim.Optimizer, total: int, start: float, final_factor: float):
+        """torch's ``SequentialLR``: the optimiser's rate held for the first ``start`` share of ``total``
+        scheduler steps (``ConstantLR``), then a half cosine down to ``final_factor`` times it at the last
+        (``CosineAnnealingLR``). For short runs, whose weights a constant rate leaves noisy at the end."""
+        if not 0.0 <= start < 1.0 or not 0.0 <= final_factor <= 1.0:
+            raise ValueError(f"need 0 <= start < 1 and 0 <= final_factor <= 1, got {start}, {final_factor}")
+        if total < 1:
+            raise ValueError(f"a cosine tail needs a step budget (trainer.max_steps > 0), got {total}")
+        held = int(round(start * total))
+        lr = optimizer.param_groups[0]["lr"]
+        sched = torch.optim.lr_scheduler
+        return sched.SequentialLR(optimizer, [
+            sched.ConstantLR(optimizer, factor=1.0, total_iters=held),
+            sched.CosineAnnealingLR(optimizer, T_max=max(total - held, 1), eta_min=lr * final_factor),
+        ], milestones=[held])  # fmt: skip
+
     def setup_evaluation(self, methods: Iterable[str], factory: Callable, main_metric: str) -> None:
         """One :class:`~amodal_compose.metrics.MethodMetrics` per stage over ``methods``."""
         self.methods = tuple(methods)

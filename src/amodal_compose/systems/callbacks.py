@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +16,7 @@ from ..data.sampling import split_key
 from ..io import write_png
 from ..ops.grid import image_grid
 
-__all__ = ["ImageGridCallback", "BestCheckpoint", "CosineLRTail", "ChannelsLast", "EMAWeights", "PredictionWriter"]
+__all__ = ["ImageGridCallback", "BestCheckpoint", "ChannelsLast", "EMAWeights", "PredictionWriter"]
 
 
 def _to_device(batch: dict, device: torch.device) -> dict:
@@ -106,47 +105,6 @@ class BestCheckpoint(ModelCheckpoint):
         if main and self.monitor is None:
             self.monitor = f"val/{main}"
         super().setup(trainer, pl_module, stage)
-
-
-class CosineLRTail(pl.Callback):
-    """Keep every optimiser's learning rate for the first ``start`` share of ``trainer.max_steps``,
-    then decay it along a half cosine to ``final_factor`` times its initial value at the last step.
-
-    Works with automatic and manual optimisation (the GAN: ``global_step`` counts both optimisers'
-    steps, as ``max_steps`` does). The initial rate is kept in each param group as
-    ``"initial_lr"``, so it is saved with the optimiser state and a resumed run goes on along the
-    same schedule. Meant for short runs (the bench), where a constant rate leaves the weights
-    noisy at the end; the papers train at a constant rate.
-
-    Args:
-        start: share of ``max_steps`` at the initial rate, in [0, 1).
-        final_factor: rate at the last step, as a share of the initial one, in [0, 1].
-
-    Example:
-        >>> trainer = pl.Trainer(max_steps=1000, callbacks=[CosineLRTail(start=0.5)])  # doctest: +SKIP
-    """
-
-    def __init__(self, start: float = 0.5, final_factor: float = 0.02) -> None:
-        if not 0.0 <= start < 1.0 or not 0.0 <= final_factor <= 1.0:
-            raise ValueError(f"need 0 <= start < 1 and 0 <= final_factor <= 1, got {start}, {final_factor}")
-        self.start, self.final_factor = float(start), float(final_factor)
-
-    def factor(self, step: int, max_steps: int) -> float:
-        """The learning-rate multiplier at ``step`` of ``max_steps``."""
-        t = (step / max_steps - self.start) / (1.0 - self.start)
-        if t <= 0:
-            return 1.0
-        return self.final_factor + (1.0 - self.final_factor) * 0.5 * (1.0 + math.cos(math.pi * min(t, 1.0)))
-
-    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if trainer.max_steps is None or trainer.max_steps <= 0:
-            raise ValueError("CosineLRTail needs trainer.max_steps (> 0) to place its schedule")
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        f = self.factor(trainer.global_step, trainer.max_steps)
-        for optimizer in trainer.optimizers:
-            for group in optimizer.param_groups:
-                group["lr"] = group.setdefault("initial_lr", group["lr"]) * f
 
 
 class ChannelsLast(pl.Callback):

@@ -63,6 +63,10 @@ class ContentSystem(System):
         holdout_power: the sharpness of those weights (``mse ** -power``).
         lr, betas: Adam for both networks when no factories are given (paper A.2: 1e-4, (0.5, 0.9)).
         generator_optimizer, critic_optimizer: optional ``params -> Optimizer`` factories.
+        cosine_tail: ``(start, final_factor)``: both rates held for the first ``start`` share of the run,
+            then decayed along a half cosine to ``final_factor`` times their value (torch's
+            ``SequentialLR``; not in the paper, which trains at a constant rate; a short run ends less
+            noisy). ``None``: constant.
 
     Example:
         >>> from amodal_compose.nets import ContentGenerator, Critic
@@ -95,6 +99,7 @@ class ContentSystem(System):
         betas: tuple[float, float] = (0.5, 0.9),
         generator_optimizer: OptimizerFactory | None = None,
         critic_optimizer: OptimizerFactory | None = None,
+        cosine_tail: tuple[float, float] | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["generator", "critic", "generator_optimizer", "critic_optimizer"])
@@ -208,6 +213,9 @@ class ContentSystem(System):
         self.manual_backward(terms["loss"])
         opt_g.step()
         opt_d.zero_grad(set_to_none=True)
+        schedulers = self.lr_schedulers()  # manual optimisation steps them too: once per batch
+        for scheduler in schedulers if isinstance(schedulers, list) else [schedulers] if schedulers else []:
+            scheduler.step()
         n = len(v)
         self.log("train/g_loss", terms["loss"], prog_bar=True, batch_size=n)
         self.log_dict({f"train/{k}": val for k, val in terms.items() if k != "loss"}, batch_size=n)
@@ -234,7 +242,13 @@ class ContentSystem(System):
         hp = self.hparams
         g = self.make_optimizer(self.generator.parameters(), self.factories[0], hp.lr, hp.betas)
         d = self.make_optimizer(self.critic.parameters(), self.factories[1], hp.lr, hp.betas)
-        return [g, d]
+        if not hp.get("cosine_tail"):
+            return [g, d]
+        # max_steps counts both optimisers' steps: one per warm-up batch, two per batch after it
+        max_steps, warmup = int(self.trainer.max_steps), int(hp.warmup_steps)
+        batches = min(warmup, max_steps) + max(max_steps - warmup, 0) // 2
+        start, final = hp.cosine_tail
+        return [g, d], [self.cosine_tail(opt, batches, start, final) for opt in (g, d)]
 
     def log_images(self, batch: dict) -> dict[str, Tensor]:
         t, v, i = batch[Keys.TARGET], batch[Keys.MODAL_MASK], batch[Keys.INVISIBLE_MASK]

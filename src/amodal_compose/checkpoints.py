@@ -27,6 +27,7 @@ import torch
 from ._version import __version__
 
 __all__ = [
+    "find_trained",
     "CHECKPOINT_KEY",
     "CheckpointError",
     "SYSTEMS",
@@ -180,3 +181,33 @@ def load_system(
     system = cls.load_from_checkpoint(path, map_location=device, weights_only=True)
     system.checkpoint_meta = dict(ckpt[CHECKPOINT_KEY])
     return system.eval()
+
+
+def find_trained(names: tuple[str, ...] = ("shape", "content", "compositor"), start: str | Path | None = None
+                 ) -> Path | None:  # fmt: skip
+    """The folder of trained checkpoints ``<name>.ckpt`` for every name, wherever the caller runs (a
+    notebook opened from ``notebooks/``, a script at the root): ``$AMODAL_COMPOSE_TRAINED`` when set,
+    else ``runs/demo`` (what ``make demo`` writes) or ``weights`` (shipped weights) in ``start`` (default:
+    the working directory) or any folder above it, else in the source checkout this package runs from.
+    ``None`` when no such folder holds them all.
+
+    Example:
+        >>> folder = find_trained()  # doctest: +SKIP
+        >>> pipe = Pipeline.from_checkpoints(shape=folder / "shape.ckpt")  # doctest: +SKIP
+    """
+    import os
+
+    def complete(folder: Path) -> bool:
+        return all((folder / f"{n}.ckpt").is_file() for n in names)
+
+    if os.environ.get("AMODAL_COMPOSE_TRAINED"):
+        folder = Path(os.environ["AMODAL_COMPOSE_TRAINED"])
+        return folder if complete(folder) else None
+    here = Path(start or Path.cwd()).resolve()
+    roots = [here, *here.parents, Path(__file__).resolve().parents[2]]
+    for root in dict.fromkeys(roots):
+        for sub in ("runs/demo", "weights"):
+            if complete(root / sub):
+                return root / sub
+    return None
+

@@ -34,6 +34,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from torch import Tensor
 
 from .baselines import BASELINES
+from .data import composition_jobs
 from .data.datasets import SyntheticScenes
 from .io import write_png
 from .lightning_cli import find_configs, run_lightning_cli, training_threads
@@ -42,7 +43,7 @@ from .ops.grid import image_grid
 from .ops.masks import bbox, crop_square, dilate, square_box
 from .structures import Scene
 
-__all__ = ["run_demo", "DEMO_TRAINING", "SECTIONS", "demo_jobs"]
+__all__ = ["run_demo", "DEMO_TRAINING", "SECTIONS"]
 
 #: the demo narrows the synthetic configs' networks to the bench recipes' widths (quarter width): the
 #: configs' own widths are for GPUs and make a CPU step 3-4x slower.
@@ -128,30 +129,6 @@ def train_component(
         log(f"      {what}: {steps} steps in {time.perf_counter() - t0:.0f}s -> {out}")
         prev = str(out)
     return ckpt
-
-
-def demo_jobs(scenes: list[Scene], count: int, dilation: int = 3) -> list[dict]:
-    """Held-out composition jobs with a known answer: scene ``2i``'s most suitable occluded object
-    (hidden share 0.15-0.6, the largest), coarsely cut (visible mask dilated by ``dilation`` px),
-    onto scene ``2i + 1``. ``target`` is scene ``2i + 1`` with the object whole, lit like it, in front."""
-    jobs = []
-    for a, b in zip(scenes[0::2], scenes[1::2]):
-        cands = [(float(i.amodal_mask.sum()), k) for k, i in enumerate(a.instances)
-                 if 0.15 <= (i.occluded_ratio or 0) <= 0.6 and float(i.modal_mask.sum()) >= 40]  # fmt: skip
-        if not cands:
-            continue
-        k = max(cands)[1]
-        inst = a.instances[k]
-        gain_a, gain_b = torch.tensor(a.meta["illumination_gain"]), torch.tensor(b.meta["illumination_gain"])
-        relight = (gain_b / gain_a)[:, None, None]
-        layer = (inst.layer * relight).clamp(0, 1)
-        target = torch.where(inst.amodal_mask > 0.5, layer, b.image)
-        coarse = dilate(inst.modal_mask, dilation)
-        jobs.append({"background": b.image, "image": a.image, "mask": coarse, "target": target,
-                     "amodal": inst.amodal_mask})  # fmt: skip
-        if len(jobs) == count:
-            break
-    return jobs
 
 
 def _region(job: dict) -> Tensor:
@@ -257,7 +234,7 @@ def run_demo(
 def _composition(pipe, held: list[Scene], count: int, out: Path, report: _Report) -> tuple[Path | str, str]:
     from .pipeline import ComposeInstance
 
-    jobs = demo_jobs(held, count)
+    jobs = composition_jobs(held, count)
     figure: dict[str, list[Tensor]] = {}
     for job in jobs:
         result = pipe.compose(job["background"], [ComposeInstance(job["image"], job["mask"])])

@@ -14,7 +14,7 @@ from amodal_compose.baselines import (
     order_by_convex,
     order_by_yaxis,
 )
-from amodal_compose.metrics import BinnedImageMetrics, OrderingAccuracy, PooledMIoU, lpips_available, psnr
+from amodal_compose.metrics import BinnedImageMetrics, OrderingAccuracy, PooledMIoU, perceptual_metrics, psnr
 
 
 def test_pooled_miou_is_pooled_not_averaged():
@@ -78,25 +78,24 @@ def test_binned_metrics_bins():
     assert math.isnan(float(empty["psnr/all"]))
 
 
-def test_lpips_availability_says_why_not(monkeypatch):
-    import builtins
-    import sys
+def test_perceptual_metrics_are_built_only_from_weights_already_here(tmp_path, monkeypatch):
+    """LPIPS / FID are torchmetrics' classes, built only when their package imports and their weights are
+    in torch hub's folder; otherwise each has a reason and nothing is downloaded."""
+    import importlib
     import types
 
-    real_import = builtins.__import__
-
-    def no_lpips(name, *args, **kwargs):
-        if name == "lpips":
-            raise ImportError("no module named lpips")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.delitem(sys.modules, "lpips", raising=False)
-    monkeypatch.setattr(builtins, "__import__", no_lpips)
-    ok, reason = lpips_available()
-    assert ok is False and "not installed" in reason
-    monkeypatch.setattr(builtins, "__import__", real_import)
-    monkeypatch.setitem(sys.modules, "lpips", types.ModuleType("lpips"))
-    assert lpips_available()[0] is True
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    real_find, real_import = importlib.util.find_spec, importlib.import_module
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "torch_fidelity" else real_find(n, *a))
+    metrics, reasons = perceptual_metrics()
+    assert not metrics and set(reasons) == {"lpips", "fid"}
+    assert "torch_fidelity" in reasons["fid"] and "not installed" in reasons["fid"]
+    # a package that imports but whose weights are absent: named, with where they were looked for
+    fake = types.ModuleType("torchvision")
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: object() if n == "torchvision" else None)
+    monkeypatch.setattr(importlib, "import_module", lambda n, *a: fake if n == "torchvision" else real_import(n, *a))
+    _, reasons = perceptual_metrics()
+    assert "alexnet-owt-7be5be79.pth" in reasons["lpips"] and str(tmp_path) in reasons["lpips"]
 
 
 def test_amodal_baselines():

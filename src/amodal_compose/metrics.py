@@ -7,13 +7,14 @@
   area ratio (AMICO Table 2: (0.05, 0.2], (0.2, 0.4], (0.4, 0.5]; Shimosato Tables I-V), optionally
   restricted to a region (e.g. the invisible part, AMICO Table 1).
 
-LPIPS and Inception-FID need pretrained weights that this package does not download: see
-:func:`lpips_available`.
+LPIPS and Inception-FID are torchmetrics' own classes, built by :func:`perceptual_metrics` only where
+their pretrained weights are already present (nothing is downloaded).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
 import torch
 from torch import Tensor, nn
@@ -31,7 +32,7 @@ __all__ = [
     "SampleCount",
     "mask_metrics",
     "AMICO_AREA_BINS",
-    "lpips_available",
+    "perceptual_metrics",
     "psnr",
     "ssim",
 ]
@@ -348,14 +349,47 @@ def mask_metrics() -> MetricCollection:
     )
 
 
-def lpips_available() -> tuple[bool, str]:
-    """Whether LPIPS can be computed here: it needs the ``lpips`` package and its pretrained weights
-    present locally (nothing is downloaded). Returns ``(available, reason)``."""
-    try:
-        import lpips  # noqa: F401
-    except ImportError:
-        return (
-            False,
-            "LPIPS not computed: the 'lpips' package is not installed (its weights cannot be downloaded here)",
-        )
-    return True, "lpips installed"
+#: pretrained weights each perceptual metric needs in torch hub's checkpoint folder (never downloaded)
+PERCEPTUAL_WEIGHTS = {
+    "lpips": ("torchvision", "alexnet-owt-7be5be79.pth"),
+    "fid": ("torch_fidelity", "weights-inception-2015-12-05-6726825d.pth"),
+}
+
+
+def perceptual_metrics(device: str | torch.device = "cpu") -> tuple[dict[str, Metric], dict[str, str]]:
+    """torchmetrics' LPIPS (AlexNet) and FID (Inception) where they can run here without a download:
+    ``(metrics, reasons)``, the metric objects that could be built, and for each other one why not (its
+    package does not import, or its pretrained weights are not in torch hub's checkpoint folder). Nothing
+    is ever downloaded; a row is reported only for a metric returned here.
+
+    Example:
+        >>> metrics, reasons = perceptual_metrics()
+        >>> sorted(metrics) + sorted(reasons)  # here: both missing, each with its reason
+        ['fid', 'lpips']
+    """
+    import importlib
+    import importlib.util
+
+    metrics: dict[str, Metric] = {}
+    reasons: dict[str, str] = {}
+    hub = Path(torch.hub.get_dir()) / "checkpoints"
+    for name, (package, weights) in PERCEPTUAL_WEIGHTS.items():
+        try:
+            if importlib.util.find_spec(package) is None:
+                raise ImportError(f"the {package!r} package is not installed")
+            importlib.import_module(package)
+        except Exception as err:  # a torchvision built for another torch raises more than ImportError
+            reasons[name] = f"{name.upper()} not computed: {package} does not import ({err})"
+            continue
+        if not (hub / weights).is_file():
+            reasons[name] = f"{name.upper()} not computed: its weights {weights} are not in {hub} (never downloaded)"
+            continue
+        if name == "lpips":
+            from torchmetrics.image.lpip import LearnedPerceptualImagePatchSimilarity
+
+            metrics[name] = LearnedPerceptualImagePatchSimilarity(net_type="alex", normalize=True).to(device)
+        else:
+            from torchmetrics.image.fid import FrechetInceptionDistance
+
+            metrics[name] = FrechetInceptionDistance(feature=2048, normalize=True).to(device)
+    return metrics, reasons

@@ -31,7 +31,7 @@ from torch import Tensor
 from ..baselines import composite_cut_and_paste, composite_poisson
 from ..data.occlusion import random_color_change
 from ..data.readers import decode_segmentation
-from ..metrics import psnr
+from ..metrics import perceptual_metrics, psnr
 from ..ops.classic import telea_inpaint
 from ..ops.convert import as_image
 from ..ops.fullres import upsample
@@ -99,6 +99,9 @@ class RealPhotosTask(Task):
         ring = int(recipe.get("ring_px", 6))
         photos = load_photos()
         per_seed, steps, size = [], 0, 64
+        perceptual, reasons = perceptual_metrics()  # LPIPS only where its weights are already here
+        for reason in reasons.values():
+            ctx.log(f"[bench] real_photos: {reason}")
         for seed in range(ctx.seeds):
             run = ctx.trained(ctx.recipes / recipe["compositor"], seed, test=False)
             steps, size = run.steps, int(run.datamodule.hparams.get("crop_size", 64))
@@ -129,6 +132,11 @@ class RealPhotosTask(Task):
                         for method, pred in preds.items():
                             value = float(psnr(pred[None].clamp(0, 1), photo.image[None], mask[None])[0])
                             scores.setdefault((method, f"psnr/object/{condition}"), []).append(value)
+                            if "lpips" in perceptual:  # on the object's box
+                                y0, x0, y1, x1 = _box(mask)
+                                lp = perceptual["lpips"](pred[None, :, y0:y1, x0:x1].clamp(0, 1),
+                                                         photo.image[None, :, y0:y1, x0:x1])  # fmt: skip
+                                scores.setdefault((method, f"lpips/object/{condition}"), []).append(float(lp))
                         if seed == 0 and (photo.name, obj, condition) == FIGURE:
                             figure = {"input": image * cut + bg * (1 - cut), **preds, "photo": photo.image}
                     # onto another photo (no ground truth: timed, and shown when it is the figure's)
@@ -153,6 +161,12 @@ class RealPhotosTask(Task):
 
 #: the object and condition the figure shows (first seed).
 FIGURE = ("coffee", "cup", "eq5_change")
+
+
+def _box(mask: Tensor) -> tuple[int, int, int, int]:
+    """``(y0, x0, y1, x1)`` of a mask's pixels."""
+    ys, xs = torch.nonzero(mask[0] > 0.5, as_tuple=True)
+    return int(ys.min()), int(xs.min()), int(ys.max()) + 1, int(xs.max()) + 1
 
 
 def _fit(mask: Tensor, background: Tensor) -> float:

@@ -29,8 +29,8 @@ SMALL = ["--data.init_args.image_size", "32", "--data.init_args.crop_size", "32"
 
 #: known not to learn over their prefill at this budget on the procedural world (docs/results.md): the
 #: check is kept, and reported as an expected failure until they do
-NO_GAIN = pytest.mark.xfail(strict=True, reason="learns no correction over its classical prefill yet; see "
-                                                "docs/results.md (content_completion, pcnet_c)")  # fmt: skip
+NO_GAIN = pytest.mark.xfail(strict=True, raises=AssertionError, reason="learns no correction over its classical "
+                             "prefill yet; see docs/results.md (content_completion, pcnet_c)")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -52,9 +52,11 @@ CHECKS = {
                     ("--model.init_args.lambda_mask_switch_step", "400")),
     "f_content (held-out prior)": Check("content_completion", 2000, "f_content", ("held-out blend",), "psnr/all", 0.1,
                                         ("--model.init_args.critic.init_args.image_size", "32")),
-    # eq. 3 alone (one view, no context passes): the check is on learning, and it evaluates fast
-    "pcnet_m": Check("pcnet_m", 800, "pcnet_m", ("convex",), "pair_accuracy", 0.02,
-                     ("--model.init_args.mirror", "false", "--model.init_args.scales", "[1.0]",
+    # at the recipe's 64 px (32 px masks are too small to order; convex, at its best, then wins), eq. 3
+    # alone (one view, no context passes): the check is on learning, and it evaluates fast
+    "pcnet_m": Check("pcnet_m", 1500, "pcnet_m", ("convex",), "pair_accuracy", 0.02,
+                     ("--data.init_args.image_size", "64", "--data.init_args.crop_size", "64",
+                      "--model.init_args.mirror", "false", "--model.init_args.scales", "[1.0]",
                       "--model.init_args.context", "0")),
     "pcnet_c (Telea prior)": Check("pcnet_c", 1200, "pcnet_c", ("telea",), "psnr/all", 0.1),
     "amodal_vae": Check("amodal_vae_stage2", 800, "amodal_vae", ("raw",), "miou_full", 0.005,
@@ -73,12 +75,13 @@ def scores(tmp_path, check: Check, steps: int) -> tuple[float, float, dict]:
 
 
 def removal_scores(tmp_path, steps: int) -> tuple[float, float, dict]:
-    """Joint removal (no MEL) against the segmentation mask through its own inpainters, PSNR in the
-    whole test set, after pretraining the segmenter and the inpainters and ``steps`` joint steps."""
+    """Joint removal (no MEL) against the segmentation mask through its own inpainters, PSNR on the
+    whole test set, after pretraining the segmenter and the inpainters and ``steps`` joint steps, at the
+    bench recipes' 64 px and stage budgets (at 32 px and shorter stages the gain stays within noise)."""
     ctx = BenchContext(seeds=1, runs=tmp_path, log=lambda m: None)
-    small = [*SMALL[:2], *SMALL[4:], "--data.init_args.image_size", "32", "--data.init_args.batch_size", "8"]
+    small = [*SMALL[4:], "--data.init_args.image_size", "64"]
     init: list[str] = []
-    for stage, n in (("removal_segmentation", 300), ("removal_inpainters", 300)):
+    for stage, n in (("removal_segmentation", 400), ("removal_inpainters", 400)):
         run = train_and_test(stage, find_recipes() / f"{stage}.yaml", 0, ctx, overrides=[*small, "--trainer.max_steps",
                              str(n), *init], test=False)  # fmt: skip
         init = ["--model.init_args.init_from", f"[{save_run(run, tmp_path / f'{stage}.ckpt')}]"]
@@ -106,7 +109,7 @@ def test_the_check_fails_without_training(tmp_path, name):
 
 
 def test_joint_removal_beats_the_segmentation_mask(tmp_path):
-    learned, rival, test = removal_scores(tmp_path, 160)
+    learned, rival, test = removal_scores(tmp_path, 320)
     assert learned > rival + 0.1, {k: round(v, 3) for k, v in test.items()}
 
 

@@ -27,10 +27,10 @@ SMALL = ["--data.init_args.image_size", "32", "--data.init_args.crop_size", "32"
          "--data.init_args.train_scenes", "400", "--data.init_args.val_scenes", "10",
          "--data.init_args.test_scenes", "80", "--trainer.val_check_interval", "100000"]  # fmt: skip
 
-#: known not to learn over their prefill at this budget on the procedural world (docs/results.md): the
-#: check is kept, and reported as an expected failure until they do
+#: known not to learn over its prefill at this budget on the procedural world (docs/results.md): the
+#: check is kept, and reported as an expected failure until it does
 NO_GAIN = pytest.mark.xfail(strict=True, raises=AssertionError, reason="learns no correction over its classical "
-                             "prefill yet; see docs/results.md (content_completion, pcnet_c)")  # fmt: skip
+                             "prefill yet; see docs/results.md (pcnet_c)")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,7 @@ def removal_scores(tmp_path, steps: int) -> tuple[float, float, dict]:
     return test["test/psnr/all/joint"], test["test/psnr/all/inpainter, segmentation mask"], test
 
 
-PARAMS = [pytest.param(name, marks=NO_GAIN if "prior" in name else ()) for name in CHECKS]
+PARAMS = [pytest.param(name, marks=NO_GAIN if name == "pcnet_c (Telea prior)" else ()) for name in CHECKS]
 
 
 @pytest.mark.parametrize("name", PARAMS)

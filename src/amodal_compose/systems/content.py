@@ -242,7 +242,7 @@ class ContentSystem(System):
         hp = self.hparams
         g = self.make_optimizer(self.generator.parameters(), self.factories[0], hp.lr, hp.betas)
         d = self.make_optimizer(self.critic.parameters(), self.factories[1], hp.lr, hp.betas)
-        if not hp.get("cosine_tail"):
+        if not hp.get("cosine_tail") or self.trainer.max_steps == 0:  # 0 steps: nothing to schedule
             return [g, d]
         # max_steps counts both optimisers' steps: one per warm-up batch, two per batch after it
         max_steps, warmup = int(self.trainer.max_steps), int(hp.warmup_steps)

@@ -65,8 +65,8 @@ BATCH_PIXELS = {"cpu": 16 * 64 * 64, "cuda": 256 * 256 * 256}
 #: the orderings PCNet-M's evaluation scores on the same scenes (PCNet Table 1).
 #: ``pcnet_m`` is the system's own order (its options); the ``eq. 3`` rows add its options one at a time
 #: to the paper's (one view, no context, cycles kept).
-ORDERING_METHODS = ("pcnet_m", "pcnet_m (soft ties)", "pcnet_m (eq. 3)", "pcnet_m (eq. 3 + views)",
-                    "pcnet_m (eq. 3 + views, context)", "area (larger in front)", "area (smaller in front)", "y-axis",
+ORDERING_METHODS = ("pcnet_m (eq. 3)", "pcnet_m (eq. 3 + views)", "pcnet_m (eq. 3 + views, context)", "pcnet_m",
+                    "pcnet_m (soft ties)", "area (larger in front)", "area (smaller in front)", "y-axis",
                     "convex")  # fmt: skip
 #: the amodal masks it scores on the same occluded instances (PCNet Table 2): the system's own (with its
 #: views, grounded in its order), and the paper's (one view, grounded in eq. 3's order).

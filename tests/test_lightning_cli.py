@@ -218,8 +218,10 @@ def test_configs_may_be_named_relative_to_the_config_folder(tmp_path, monkeypatc
     monkeypatch.chdir(tmp_path)  # no lightning_configs here: the checkout's folder is found
     out = resolve_config_paths(["fit", "--config", "pcnet_m/cocoa.yaml", "--config=common/cluster.yaml",
                                 "--config", "nowhere.yaml", "--trainer.devices", "8"])  # fmt: skip
-    assert out[2] == str(CONFIGS / "pcnet_m" / "cocoa.yaml")
-    assert out[3] == "--config=" + str(CONFIGS / "common" / "cluster.yaml")
+    from amodal_compose.lightning_cli import find_configs
+
+    assert out[2] == str(find_configs() / "pcnet_m" / "cocoa.yaml")  # the package's own checkout
+    assert out[3] == "--config=" + str(find_configs() / "common" / "cluster.yaml")
     assert out[5] == "nowhere.yaml" and out[6:] == ["--trainer.devices", "8"]  # left for LightningCLI's error
     cli = run_lightning_cli(["--config", "pcnet_m/cocoa.yaml", "--config", "common/cluster.yaml",
                              "--trainer.accelerator", "cpu", "--trainer.devices", "1"], run=False)  # fmt: skip

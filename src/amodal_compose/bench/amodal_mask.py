@@ -60,7 +60,8 @@ def scene_frame_scores(crop_runs: Sequence[tuple[TrainedRun, dict[str, str]]], p
     crops = [_crop_masks(run, methods) for run, methods in crop_runs]
     common = sorted(set.intersection(*(set(c) for c in crops)))
     scenes = crop_runs[0][0].datamodule.dataset("test").scenes
-    rows = [row for _, methods in crop_runs for row in methods.values()]
+    source = {row: crop for crop, (_, methods) in zip(crops, crop_runs) for row in methods.values()}
+    rows = list(source)
     metrics = MethodMetrics((*rows, *PCNET_ROWS, "raw", "convex", "convex_r"), mask_metrics)
     system = pcnet.system.eval()
     by_scene: dict[int, list[int]] = {}
@@ -80,8 +81,7 @@ def scene_frame_scores(crop_runs: Sequence[tuple[TrainedRun, dict[str, str]]], p
         }  # fmt: skip
         preds = {row: made[row][ks].float() for row in made}
         for row in rows:
-            source = next(c for c, (_, methods) in zip(crops, crop_runs) if row in methods.values())
-            preds[row] = torch.stack([source[(i, k)][row] for k in ks])
+            preds[row] = torch.stack([source[row][(i, k)][row] for k in ks])
         metrics.update(preds, gt[ks].float(), modal[ks].float())
     values = {}
     for key, value in metrics.compute().items():

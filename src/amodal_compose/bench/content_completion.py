@@ -18,28 +18,22 @@ CLASSICAL = tuple(BASELINES["inpainting"])
 
 
 class PriorTask(LearnedTask):
-    """A learned task whose second recipe starts from a classical fill: its rows plus the gain over it."""
+    """A network as the paper writes it (recipe ``<stem>_paper.yaml``) and started from a classical fill
+    (recipe ``<stem>.yaml``, row ``"<method> (<label>)"``), both scored on the same items: their rows, the
+    classical fills once, and the second's gain over ``prior``, the fill it starts from."""
 
-    def __init__(self, name: str, recipes, prior: str, aliases=()) -> None:
-        super().__init__(name, recipes, aliases)
-        self.prior = prior
+    def __init__(self, name: str, stem: str, method: str, label: str, prior: str, aliases=()) -> None:
+        self.learned, self.prior = f"{method} ({label})", prior
+        super().__init__(name, [Recipe(f"{stem}_paper.yaml", rename=((method, f"{method} (paper)"),)),
+                                Recipe(f"{stem}.yaml", rename=((method, self.learned),), drop=CLASSICAL)],
+                         aliases)  # fmt: skip
 
     def run(self, ctx: BenchContext) -> list[dict]:
         rows = super().run(ctx)
-        learned = self.recipes[-1].method_name(self.recipes[-1].rename[0][0])
-        return order_rows(rows + gain_rows(rows, learned, self.prior))
+        return order_rows(rows + gain_rows(rows, self.learned, self.prior))
 
 
-CONTENT = PriorTask(
-    "content_completion",
-    [Recipe("content_completion_paper.yaml", rename=(("f_content", "f_content (paper)"),)),
-     Recipe("content_completion.yaml", rename=(("f_content", "f_content (held-out prior)"),), drop=CLASSICAL)],
-    prior="held-out blend", aliases=("content",),
-)  # fmt: skip
-PCNET_C = PriorTask(
-    "pcnet_c",
-    [Recipe("pcnet_c_paper.yaml", rename=(("pcnet_c", "pcnet_c (paper)"),)),
-     Recipe("pcnet_c.yaml", rename=(("pcnet_c", "pcnet_c (Telea prior)"),), drop=CLASSICAL)],
-    prior="telea", aliases=("pcnetc",),
-)  # fmt: skip
+CONTENT = PriorTask("content_completion", "content_completion", "f_content", "held-out prior", "held-out blend",
+                    aliases=("content",))  # fmt: skip
+PCNET_C = PriorTask("pcnet_c", "pcnet_c", "pcnet_c", "Telea prior", "telea", aliases=("pcnetc",))
 TASK = CONTENT

@@ -106,6 +106,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         print(f"wrote {publish(args.out, args.docs)} and its JSON from {Path(args.out) / 'bench.json'}")
         return 0
     overrides = tuple(a for path in args.config for a in ("--config", path))
+    if args.texture:
+        overrides += ("--data.init_args.texture", args.texture)
     rows = run_bench(args.task, args.out, seeds=args.seeds, recipes=args.recipes, runs=args.runs, overrides=overrides)
     for r in rows:
         if not r["metric"].startswith("curve/"):
@@ -440,6 +442,9 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--runs", default="runs/bench", help="the learned runs' folder (chained stages' checkpoints)")
     bench.add_argument("--config", action="append", default=[], help="a LightningCLI config applied over every "
                        "recipe (repeatable), e.g. lightning_configs/debug/tiny_data.yaml for a smoke run")  # fmt: skip
+    bench.add_argument("--texture", choices=("procedural", "photo", "mixed"), default=None,
+                       help="the synthetic world of every learned run (default: each recipe's, the photo world); "
+                       "the report keeps each world's tables apart")  # fmt: skip
     bench.set_defaults(func=_cmd_bench)
 
     comp = sub.add_parser(

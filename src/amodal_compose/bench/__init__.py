@@ -63,13 +63,17 @@ def run_bench(
     run_facts = {"machine": machine_name(), "commit": commit_name(Path(__file__).parent)}
     for name in names:
         clock = Stopwatch()
+        ctx.worlds.clear()
         new = TASKS[name].run(ctx)
+        world = "+".join(sorted(ctx.worlds)) or None  # None: a task that trains nothing
         seconds, cpu_seconds, steal = clock.read()
         size = new[0]["image_size"] if new else 0
         for metric, value in (("seconds", seconds), ("cpu_seconds", cpu_seconds), ("steal_share", steal)):
             new.append(make_row(name, "task", metric, [value], split="-", image_size=size))
         for row in new:
             row.update(run_facts)
+            if world:
+                row["world"] = world
         shared = "" if steal is None else f", {100 * steal:.0f} % of the machine's CPU time stolen by its host"
         ctx.log(f"[bench] {name}: {len(new)} rows in {seconds:.1f}s ({cpu_seconds:.0f} CPU seconds{shared})")
         rows += new

@@ -42,8 +42,10 @@ from .pairs import (
     RealOcclusions,
     SimulatedOcclusionMasks,
 )
+from .photos import PHOTO_SETS
 from .readers import CocoaAmodal, CocoInstances, KinsAmodal
 from .sampling import EpochSampler
+from .synthetic import TEXTURE_MODES
 
 __all__ = [
     "build_scene_source",
@@ -70,14 +72,18 @@ def build_scene_source(
     annotation_file: str | Path | None = None,
     image_root: str | Path | None = None,
     seed: int = 0,
+    texture: str = "procedural",
+    photo_set: str = "registry",
 ) -> Dataset:
-    """A scene dataset: ``"synthetic"`` (``length`` scenes of ``split``) or a reader over a file.
+    """A scene dataset: ``"synthetic"`` (``length`` scenes of ``split``, textured by ``texture``) or a
+    reader over a file.
 
     Raises:
         ValueError: an unknown source, or a reader source without its files.
     """
     if source == "synthetic":
-        return SyntheticScenes(length, image_size=image_size, split=split, seed=seed)
+        return SyntheticScenes(length, image_size=image_size, split=split, seed=seed, texture=texture,
+                               photo_set=photo_set)  # fmt: skip
     if source not in READERS:
         raise ValueError(f"unknown source {source!r}; choose from ['synthetic', *{sorted(READERS)}]")
     if annotation_file is None or image_root is None:
@@ -95,6 +101,11 @@ class SceneDataModule(pl.LightningDataModule):
         train_annotation_file, train_image_root, val_annotation_file, val_image_root,
             test_annotation_file, test_image_root: files of a reader source, per split.
         image_size: synthetic scene size.
+        texture: synthetic textures: ``"procedural"`` (default), ``"photo"`` (windows of real photos;
+            train, val and test use disjoint photos, see :mod:`~amodal_compose.data.photos`) or
+            ``"mixed"``. The scenes' geometry is the same for every texture. Synthetic source only.
+        photo_set: ``"registry"`` (the photos of the ``[photos]`` extra's packages) or ``"bundled"``
+            (three tiny crops shipped with the package, for tests).
         train_scenes, val_scenes, test_scenes: synthetic scene counts (disjoint scene sets).
         batch_size, num_workers: loader settings (``num_workers`` also renders / indexes in parallel).
         augment: training augmentation (evaluation items are never augmented); ``None`` = defaults,
@@ -119,6 +130,8 @@ class SceneDataModule(pl.LightningDataModule):
         test_annotation_file: str | None = None,
         test_image_root: str | None = None,
         image_size: int = 64,
+        texture: Literal["procedural", "photo", "mixed"] = "procedural",
+        photo_set: Literal["registry", "bundled"] = "registry",
         train_scenes: int = 2000,
         val_scenes: int = 200,
         test_scenes: int = 200,
@@ -142,6 +155,13 @@ class SceneDataModule(pl.LightningDataModule):
             raise ValueError(f"predict_split must be one of {list(SPLITS)}, got {predict_split!r}")
         if source != "synthetic" and source not in READERS:
             raise ValueError(f"unknown source {source!r}; choose from ['synthetic', *{sorted(READERS)}]")
+        if texture not in TEXTURE_MODES:
+            raise ValueError(f"texture must be one of {list(TEXTURE_MODES)}, got {texture!r}")
+        if photo_set not in PHOTO_SETS:
+            raise ValueError(f"photo_set must be one of {list(PHOTO_SETS)}, got {photo_set!r}")
+        if texture != "procedural" and source != "synthetic":
+            raise ValueError(f"texture={texture!r} textures synthetic scenes; source {source!r} has its own images")
+        self.texture, self.photo_set = texture, photo_set
         self.source = source
         self.files = {
             "train": (train_annotation_file, train_image_root),
@@ -168,7 +188,8 @@ class SceneDataModule(pl.LightningDataModule):
         """The scene source of ``split`` (synthetic scenes rendered once when ``cache_scenes``)."""
         scene_seed = self.test_seed if split == "test" else self.data_seed
         scenes = build_scene_source(
-            self.source, split, self.num_scenes[split], self.image_size, *self.files[split], scene_seed
+            self.source, split, self.num_scenes[split], self.image_size, *self.files[split], scene_seed,
+            texture=self.texture, photo_set=self.photo_set,
         )
         if self.source == "synthetic" and self.cache_scenes:
             scenes = cached_scenes(scenes, self.num_workers)

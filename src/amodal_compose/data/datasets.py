@@ -52,7 +52,9 @@ class SyntheticScenes(Dataset):
         image_size: side in pixels (32-512).
         split: ``"train"``, ``"val"`` or ``"test"``.
         seed: data seed (another seed, another set of scenes).
-        **config: fields of :class:`~amodal_compose.data.synthetic.SyntheticConfig`.
+        **config: fields of :class:`~amodal_compose.data.synthetic.SyntheticConfig`; with
+            ``texture="photo"`` or ``"mixed"`` the split's own photos texture the scenes
+            (``photo_split`` defaults to ``split``).
 
     Example:
         >>> ds = SyntheticScenes(4, image_size=32, split="val")
@@ -66,6 +68,7 @@ class SyntheticScenes(Dataset):
         if length < 0:
             raise ValueError(f"length must be >= 0, got {length}")
         self.length, self.split, self.seed = int(length), split, int(seed)
+        config.setdefault("photo_split", split)
         self.generator = SyntheticSceneGenerator(SyntheticConfig(image_size=image_size, **config))
 
     @property

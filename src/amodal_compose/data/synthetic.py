@@ -6,7 +6,10 @@ background and every object, varying between scenes) with 1-``max_objects`` obje
 back-to-front. Each object has a category with a distinct, mostly non-convex silhouette (so a
 convex hull is a poor amodal guess), a structured texture in its own coordinate frame (stripes,
 gradient, checkers or blobs; so hidden content is predictable from visible content), and a mild
-per-object colour variation. For every object the generator keeps the modal mask, the amodal mask,
+per-object colour variation. With ``texture="photo"`` the background and every object are textured by
+windows of real photographs instead (:mod:`~amodal_compose.data.photos`; disjoint photos per split),
+``"mixed"`` draws each of them from either; the geometry (categories, silhouettes, placements, order)
+of a seed is the same for every texture. For every object the generator keeps the modal mask, the amodal mask,
 the full RGB layer and the category; for the scene the clean background and the occlusion graph.
 
 Objects are placed so that occlusion ratios cover the whole range from none to heavy: a new
@@ -24,12 +27,15 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..structures import Instance, Scene
+from .photos import PHOTO_SETS, PhotoBank
 
-__all__ = ["CATEGORIES", "SyntheticConfig", "SyntheticSceneGenerator", "generate_scene"]
+__all__ = ["CATEGORIES", "TEXTURE_MODES", "SyntheticConfig", "SyntheticSceneGenerator", "generate_scene"]
 
 #: category names; the index in this tuple is the category id.
 CATEGORIES: tuple[str, ...] = ("ell", "crescent", "star", "car", "person", "cross", "arrow")
 TEXTURES: tuple[str, ...] = ("stripes", "gradient", "checker", "blobs")
+#: what textures a scene: procedural patterns, photographs, or either per object.
+TEXTURE_MODES: tuple[str, ...] = ("procedural", "photo", "mixed")
 # categories with a natural "up": only small rotations
 _UPRIGHT = {"car", "person"}
 
@@ -51,6 +57,10 @@ class SyntheticConfig:
         cast_strength: max per-channel colour cast (gain in ``[1 - s, 1 + s]``).
         brightness_range: scene brightness gain range.
         object_jitter: std of the per-object, per-channel gain variation.
+        texture: ``"procedural"`` (stripes, gradients, checkers, blobs), ``"photo"`` (windows of real
+            photographs) or ``"mixed"`` (each object and the background either, with equal odds).
+        photo_set: ``"registry"`` (photos of the installed packages) or ``"bundled"`` (tiny crops).
+        photo_split: whose photos texture the scenes: ``"train"``, ``"val"`` or ``"test"``.
     """
 
     image_size: int = 64
@@ -66,6 +76,9 @@ class SyntheticConfig:
     brightness_range: tuple[float, float] = (0.65, 1.15)
     object_jitter: float = 0.04
     placement_tries: int = 12
+    texture: str = "procedural"
+    photo_set: str = "registry"
+    photo_split: str = "train"
 
     def __post_init__(self) -> None:
         if not 16 <= int(self.image_size) <= 1024:
@@ -79,6 +92,12 @@ class SyntheticConfig:
             raise ValueError(f"unknown categories {sorted(unknown)}; choose from {CATEGORIES}")
         if not 0.0 <= self.min_visible < 1.0:
             raise ValueError(f"min_visible must be in [0, 1), got {self.min_visible}")
+        if self.texture not in TEXTURE_MODES:
+            raise ValueError(f"texture must be one of {list(TEXTURE_MODES)}, got {self.texture!r}")
+        if self.photo_set not in PHOTO_SETS:
+            raise ValueError(f"photo_set must be one of {list(PHOTO_SETS)}, got {self.photo_set!r}")
+        if self.photo_split not in ("train", "val", "test"):
+            raise ValueError(f"photo_split must be 'train', 'val' or 'test', got {self.photo_split!r}")
         self.categories = tuple(self.categories)
         self.size_range = tuple(self.size_range)
         self.brightness_range = tuple(self.brightness_range)
@@ -217,6 +236,7 @@ class _Object:
     layer: Tensor  # (3, H, W)
     center: tuple[float, float]
     radius: float
+    part: Tensor  # (H, W) bool: the darker part (wheels, head)
     meta: dict = field(default_factory=dict)
 
 
@@ -241,6 +261,7 @@ class SyntheticSceneGenerator:
         size = base.image_size
         ys, xs = torch.meshgrid(torch.arange(size) + 0.5, torch.arange(size) + 0.5, indexing="ij")
         self._xs, self._ys = xs, ys
+        self._bank: PhotoBank | None = None
 
     @property
     def categories(self) -> tuple[str, ...]:
@@ -271,6 +292,7 @@ class SyntheticSceneGenerator:
             layer=layer,
             center=center,
             radius=radius,
+            part=part,
             meta={"texture": kind, "rotation": theta, "mirror": mirror, "aspect": (ax, ay)},
         )
 
@@ -315,6 +337,8 @@ class SyntheticSceneGenerator:
                     objects.append(obj)
                     break
 
+        if cfg.texture != "procedural":
+            background = self._photo_textures(seed, background, objects)
         # illumination: one cast and brightness for the scene, a mild jitter per object
         if cfg.illumination:
             cast = 1.0 + _u(g, -cfg.cast_strength, cfg.cast_strength, 3)
@@ -355,6 +379,27 @@ class SyntheticSceneGenerator:
         )
         scene.order = scene.order_from_masks()
         return scene
+
+    def _photo_textures(self, seed: int, background: Tensor, objects: list[_Object]) -> Tensor:
+        """Texture the background and the placed objects with photo windows (all of them for
+        ``"photo"``, each with odds 1/2 for ``"mixed"``), drawn from a stream of their own so that the
+        scene's geometry does not depend on the texture."""
+        cfg = self.config
+        if self._bank is None:
+            self._bank = PhotoBank(cfg.photo_split, cfg.photo_set)
+        g = torch.Generator().manual_seed((int(seed) * 0x9E3779B1 + 0x5EED) % (2**63 - 1))
+
+        def pick() -> bool:
+            return cfg.texture == "photo" or _uf(g) < 0.5
+
+        if pick():
+            background = self._bank.texture(g, cfg.image_size, lambda q: _random_colour(q, saturated=False))
+        for obj in objects:
+            if pick():
+                tex = self._bank.texture(g, cfg.image_size, _random_colour)
+                obj.layer = torch.where(obj.part[None], tex * 0.35, tex)
+                obj.meta["texture"] = "photo"
+        return background
 
     @staticmethod
     def _full_area(obj: _Object, radius: float) -> float:

@@ -137,7 +137,14 @@ def test_report_replaces_only_the_rerun_tasks(tmp_path):
     again = json.loads((out / "bench.json").read_text())
     assert [r for r in again if r["task"] == "other"] == [r for r in rows if r["task"] == "other"]
     assert len(again) == len(rows)
-    assert "## ordering" in (out / "bench.md").read_text()
+    assert {r.get("world") for r in again if r["task"] == "ordering"} == {"photo"}  # the recipes' world
+    assert "## ordering (photo world)" in (out / "bench.md").read_text()
+    # another world is a table of its own: the photo world's rows stay
+    run_bench("ordering", out, **{**kwargs, "overrides": (*TINY_DATA, "--data.init_args.texture", "procedural")})
+    both = json.loads((out / "bench.json").read_text())
+    assert {r.get("world") for r in both if r["task"] == "ordering"} == {"photo", "procedural"}
+    assert len(both) == len(rows) + len([r for r in rows if r["task"] == "ordering"])
+    assert "## ordering (procedural world)" in (out / "bench.md").read_text()
 
 
 def test_data_task_measures_the_generator_and_each_loader(tmp_path):
@@ -235,6 +242,13 @@ def test_publish_merges_a_report_into_the_results_home(tmp_path):
     md = publish(tmp_path / "r2", tmp_path / "docs")
     rows = json.loads((tmp_path / "docs" / "results.json").read_text())
     assert [(r["task"], r["value"]) for r in rows] == [("a", 1.0), ("b", 3.0)]  # b's rows replaced, a's kept
+    photo = {**make_row("b", "m", "x", [4.0]), "world": "photo"}
+    write_report([photo], tmp_path / "r3")
+    md = publish(tmp_path / "r3", tmp_path / "docs")
+    rows = json.loads((tmp_path / "docs" / "results.json").read_text())
+    assert [(r["task"], r.get("world"), r["value"]) for r in rows] == [("a", None, 1.0), ("b", None, 3.0),
+                                                                     ("b", "photo", 4.0)]  # fmt: skip
+    assert "## b (photo world)" in md.read_text() and "photo textures" in md.read_text()
     assert md.read_text().startswith("# Results") and "make results" in md.read_text()
     with pytest.raises(FileNotFoundError, match="make bench"):
         publish(tmp_path / "none", tmp_path / "docs")

@@ -195,6 +195,10 @@ def test_chained_tasks_train_each_stage_from_the_previous_one(tmp_path):
     # the natural baseline: the pretrained segmentation mask through the pretrained inpainters
     natural = "inpainter, segmentation mask (pretrained inpainters)"
     assert {natural, f"gain of joint+MEL over {natural}", f"gain of joint over {natural}"} <= methods
+    # the image inpainter with the true mask against Telea on that mask, once (the joint runs score Telea)
+    true_mask = "inpainter, gt mask (pretrained inpainters)"
+    assert {true_mask, "telea, gt mask", f"gain of {true_mask} over telea, gt mask"} <= methods
+    assert len([r for r in removal if r["method"] == "telea, gt mask" and r["metric"] == "psnr/all"]) == 1
 
 
 def test_deocclusion_speed_times_both_ways(tmp_path):

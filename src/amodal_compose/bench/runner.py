@@ -558,7 +558,8 @@ def write_report(rows: list[dict], out_dir: str | Path) -> tuple[Path, Path]:
 
 def publish(report_dir: str | Path = "reports", docs_dir: str | Path = "docs") -> Path:
     """Results' one home: the rows of ``<report_dir>/bench.json`` merged into ``<docs_dir>/results.json``
-    (a task's rows replace its old ones of the same world) and ``<docs_dir>/results.md`` generated from it, both committed.
+    (a task's rows replace its old ones of the same world) and ``<docs_dir>/results.md`` generated from it,
+    both committed.
 
     Raises:
         FileNotFoundError: no bench report to publish.

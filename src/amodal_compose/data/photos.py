@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import importlib.util
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -47,7 +47,8 @@ class PhotoSource:
 REGISTRY: tuple[PhotoSource, ...] = (
     PhotoSource("china", "train", "sklearn/datasets/images/china.jpg", "CC BY 2.0 (danielbuechele, Flickr)"),
     PhotoSource("hubble_deep_field", "train", "skimage.data.hubble_deep_field", "public domain (NASA)"),
-    PhotoSource("immunohistochemistry", "train", "skimage.data.immunohistochemistry", "no known copyright restrictions"),
+    PhotoSource("immunohistochemistry", "train", "skimage.data.immunohistochemistry",
+                "no known copyright restrictions"),
     PhotoSource("retina", "train", "skimage.data.retina", "CC0 1.0 (Häggström, WikiJournal of Medicine)"),
     PhotoSource("brick", "train", "skimage.data.brick", "CC0 (CC0Textures, Bricks25)"),
     PhotoSource("grass", "train", "skimage.data.grass", "CC0 (CC0Textures)"),
@@ -66,7 +67,8 @@ REGISTRY: tuple[PhotoSource, ...] = (
 #: the bundled crops (``src/amodal_compose/data/photos/<name>.png``), one per split.
 BUNDLED: tuple[PhotoSource, ...] = (
     PhotoSource("retina_crop", "train", "skimage.data.retina, a 48 px crop", "CC0 1.0 (Häggström)"),
-    PhotoSource("ihc_crop", "val", "skimage.data.immunohistochemistry, a 48 px crop", "no known copyright restrictions"),
+    PhotoSource("ihc_crop", "val", "skimage.data.immunohistochemistry, a 48 px crop",
+                "no known copyright restrictions"),
     PhotoSource("coffee_crop", "test", "skimage.data.coffee, a 48 px crop", "CC0 (Rachel Michetti)"),
 )
 
@@ -100,11 +102,11 @@ def _read_registry(source: PhotoSource) -> np.ndarray:
     package, rel = source.origin.split("/", 1)
     spec = importlib.util.find_spec(package)  # read the file without importing the package
     if spec is None or not spec.submodule_search_locations:
-        raise ImportError(f"texture 'photo' reads {source.origin} from scikit-learn: pip install 'amodal_compose[photos]'")
+        raise ImportError(f"texture 'photo' reads {source.origin}: pip install 'amodal_compose[photos]'")
     return _read_file(Path(next(iter(spec.submodule_search_locations))) / rel)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load(photo_set: str, name: str) -> tuple[Tensor, bool]:
     """Photo ``name`` as a float ``(3, H, W)`` tensor in [0, 1] (at most ``_MAX_SIDE`` px) and whether
     it is grey."""

@@ -43,9 +43,12 @@ CRITICS = ("edge_critic", "seg_critic", "image_critic")
 NETS = GENERATORS + CRITICS
 #: the masks the evaluation fills with the inpainters besides the system's own (Tables I and V).
 MASK_ROWS = ("gt mask", "gt +2px", "gt +4px", "gt +8px", "gt -2px", "segmentation mask")
-#: the baseline rows of the evaluation: the inpainters with each of :data:`MASK_ROWS`, and Telea.
+#: the baseline rows of the evaluation: the inpainters with each of :data:`MASK_ROWS`, and Telea with the
+#: segmentation mask and with the true mask (the classical fill the image inpainter is measured against).
 TELEA = "telea, segmentation mask"
-BASELINES = (*(f"inpainter, {m}" for m in MASK_ROWS), TELEA)
+TELEA_GT = "telea, gt mask"
+BASELINES = (*(f"inpainter, {m}" for m in MASK_ROWS), TELEA_GT, TELEA)
+_TELEA_MASKS = {TELEA: "segmentation mask", TELEA_GT: "gt mask"}
 
 
 def _label_maps(labels: Tensor, k: int, dtype: torch.dtype) -> Tensor:
@@ -375,9 +378,9 @@ class RemovalSystem(System):
             "gt +8px": lambda: dilate(hint, 8), "gt -2px": lambda: erode(hint, 2),
             "segmentation mask": lambda: select_segment(reference(image), hint)[1],
         }  # fmt: skip
-        # the masks of the rows this system scores (Telea's row fills the segmentation mask too)
-        out = {key: make[key]() for key in MASK_ROWS
-               if f"inpainter, {key}" in self.methods or (key == "segmentation mask" and TELEA in self.methods)}
+        # the masks of the rows this system scores (Telea's rows fill the segmentation and the true mask too)
+        telea = {_TELEA_MASKS[name] for name in _TELEA_MASKS if name in self.methods}
+        out = {key: make[key]() for key in MASK_ROWS if f"inpainter, {key}" in self.methods or key in telea}
         if self.hparams.stage == "joint":
             out[self.hparams.name] = select_segment(self.segmenter(image), hint)[1]
         return out
@@ -391,8 +394,9 @@ class RemovalSystem(System):
             name = f"inpainter, {key}" if key in MASK_ROWS else key
             if name in self.methods:
                 preds[name] = self.fill(image, mask, labels, image_edges=edges)["image"]
-        if TELEA in self.methods:
-            preds[TELEA] = inpaint_telea(image, masks["segmentation mask"]).to(image.device)
+        for name, key in _TELEA_MASKS.items():
+            if name in self.methods:
+                preds[name] = inpaint_telea(image, masks[key]).to(image.device)
         return preds, None
 
     def score(self, metrics: MethodMetrics, preds: dict[str, Tensor], batch: dict) -> None:

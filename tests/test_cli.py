@@ -9,6 +9,9 @@ def test_data_preview_writes_png(tmp_path, capsys):
     png = tmp_path / "synthetic_preview.png"
     assert png.is_file() and png.read_bytes()[:4] == b"\x89PNG"
     assert "wrote" in capsys.readouterr().out
+    photo = tmp_path / "photo"
+    assert main(["data", "preview", "--out", str(photo), "--num", "2", "--size", "48", "--texture", "photo"]) == 0
+    assert (photo / "synthetic_preview.png").read_bytes() != png.read_bytes()
 
 
 def test_data_stats(capsys):

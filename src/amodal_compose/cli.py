@@ -37,7 +37,7 @@ def _cmd_preview(args: argparse.Namespace) -> int:
     from .data.datasets import SyntheticScenes
     from .data.preview import save_preview
 
-    scenes = SyntheticScenes(args.num, image_size=args.size, split=args.split, seed=args.seed)
+    scenes = SyntheticScenes(args.num, image_size=args.size, split=args.split, seed=args.seed, texture=args.texture)
     path = save_preview(
         [scenes[i] for i in range(len(scenes))],
         Path(args.out) / "synthetic_preview.png",
@@ -68,7 +68,7 @@ def _cmd_stats(args: argparse.Namespace) -> int:
 
     from .data.datasets import SyntheticScenes
 
-    ds = SyntheticScenes(args.num, image_size=args.size, split=args.split, seed=args.seed)
+    ds = SyntheticScenes(args.num, image_size=args.size, split=args.split, seed=args.seed, texture=args.texture)
     n_obj, cats, ratios = Counter(), Counter(), []
     t0 = time.perf_counter()
     for s in ds:
@@ -408,6 +408,8 @@ def _parser() -> argparse.ArgumentParser:
         q.add_argument("--size", type=int, default=96, help="image side in pixels (32-512)")
         q.add_argument("--split", default="val", choices=["train", "val", "test"])
         q.add_argument("--seed", type=int, default=0)
+        q.add_argument("--texture", default="procedural", choices=["procedural", "photo", "mixed"],
+                       help="the synthetic world's textures (photo: the split's own photos, docs/data.md)")
         if name == "preview":
             q.add_argument("--out", default="previews", help="output folder")
             q.add_argument("--cols", type=int, default=2)

@@ -107,3 +107,25 @@ def test_datamodules_train_in_the_photo_world():
     batch = next(iter(dm.train_dataloader()))
     assert all(torch.isfinite(v).all() for v in batch.values() if isinstance(v, torch.Tensor))
     assert dm.hparams["texture"] == "photo" and dm.scenes("val")[0].instances[0].meta["texture"] == "photo"
+
+
+def test_mask_only_networks_see_the_same_items_in_every_world():
+    """PCNet-M (without ``use_image``) and Amodal-VAE read masks only, so their bench rows do not depend on
+    the world; only the RGB image, which they do not read, differs."""
+    import yaml
+
+    from amodal_compose.data.datamodules import AmodalVAEDataModule
+
+    recipe = yaml.safe_load((REPO / "lightning_configs/bench/pcnet_m.yaml").read_text())
+    assert not recipe["model"]["init_args"].get("use_image", False)
+    for cls in (PCNetMDataModule, AmodalVAEDataModule):
+        batches = []
+        for texture in ("procedural", "photo"):
+            dm = cls(train_scenes=6, val_scenes=2, test_scenes=2, image_size=48, crop_size=32, texture=texture,
+                     photo_set="bundled", num_workers=0, batch_size=4)  # fmt: skip
+            dm.setup("fit")
+            batches.append(next(iter(dm.train_dataloader())))
+        a, b = batches
+        for key in a:
+            if key != "image":
+                assert torch.equal(a[key], b[key]) if isinstance(a[key], torch.Tensor) else a[key] == b[key], key

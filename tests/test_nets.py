@@ -116,19 +116,3 @@ def test_input_skip_feeds_the_input_to_the_head():
     x = torch.rand(1, 3, 16, 16, requires_grad=True)
     net(x).sum().backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
-
-
-def test_change_gate_scales_the_whole_transform():
-    net = CompositionNet(**TINY, color_head="affine", change_gate=True)
-    bg, obj = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
-    assert torch.allclose(net(bg, obj)[0], obj)  # the identity before training
-    head = net.unet.head[-1]
-    with torch.no_grad():
-        head.bias[:12].fill_(0.1)  # some transform
-        _, _, open_t = net.layer(bg, obj)
-        head.bias[12].fill_(-30.0)  # the gate shut: the object passes exactly
-        rgb, _, shut_t = net.layer(bg, obj)
-    assert open_t.abs().mean() > 0.01 and shut_t.abs().max() < 1e-9
-    assert torch.equal(rgb, obj.clamp(0, 1)) or torch.allclose(rgb, obj, atol=1e-9)
-    with pytest.raises(ValueError, match="change_gate"):
-        CompositionNet(**TINY, change_gate=True)

@@ -95,11 +95,6 @@ class CompositionNet(RecordedInit):
         transform_stride: with the affine head, the transform is averaged over cells of this many pixels
             and upsampled bilinearly (not in the paper; 1: per pixel): a colour change is smooth, and a
             smooth transform has less per-pixel noise to add where nothing needs changing.
-        change_gate: with the affine head, one more output, averaged over the image and squashed to
-            ``g`` in (0, 1), scales the whole transform: ``I_out = I_c + g (A' I_c + b)`` (not in the
-            paper). Whether an object needs a change at all is one decision per object; the gate lets
-            the network leave a correct object exactly alone (``g`` near 0) instead of adding a small
-            per-pixel change everywhere.
 
     Shape:
         background, object_image ``(B, 3, H, W)`` -> ``(I_out (B, 3, H, W), alpha (B, 1, H, W))``,
@@ -120,25 +115,20 @@ class CompositionNet(RecordedInit):
         input_skip: bool = False,
         color_head: Literal["rgb", "affine"] = "rgb",
         transform_stride: int = 1,
-        change_gate: bool = False,
     ) -> None:
         super().__init__()
         self.record_init(locals())
         if color_head not in ("rgb", "affine"):
             raise ValueError(f"color_head must be 'rgb' or 'affine', got {color_head!r}")
-        if change_gate and color_head != "affine":
-            raise ValueError("change_gate scales the affine head's transform: use color_head='affine'")
         if int(transform_stride) < 1:
             raise ValueError(f"transform_stride must be >= 1, got {transform_stride}")
         self.color_head, self.transform_stride = color_head, int(transform_stride)
-        self.change_gate = bool(change_gate)
-        outputs = 4 if color_head == "rgb" else 13 + int(self.change_gate)
-        self.unet = UNet(6, outputs, widths, bottleneck, input_skip=input_skip)
+        self.unet = UNet(6, 4 if color_head == "rgb" else 13, widths, bottleneck, input_skip=input_skip)
         if color_head == "affine":  # the 12 transform outputs start at 0: the identity transform
             head = self.unet.head[-1]
-            with torch.no_grad():  # (and the gate's output at 0: g = 1/2)
-                head.weight[: outputs - 1].zero_()
-                head.bias[: outputs - 1].zero_()
+            with torch.no_grad():
+                head.weight[:12].zero_()
+                head.bias[:12].zero_()
 
     @property
     def size_multiple(self) -> int:
@@ -167,8 +157,6 @@ class CompositionNet(RecordedInit):
             k = self.transform_stride
             cells = F.avg_pool2d(flat, k, k, ceil_mode=True)
             flat = F.interpolate(cells, size=(h, w), mode="bilinear", align_corners=False)
-        if self.change_gate:
-            flat = flat * torch.sigmoid(out[:, 12:13].mean((2, 3), keepdim=True))
         t = flat.view(b, 3, 4, h, w)
         rgb = object_image + torch.einsum("bijhw,bjhw->bihw", t[:, :, :3], object_image) + t[:, :, 3]
         return rgb.clamp(0, 1), alpha, flat

@@ -73,6 +73,10 @@ def test_mixed_draws_both_kinds_and_splits_take_their_own_photos():
 
 
 def test_bad_texture_settings_are_rejected():
+    from amodal_compose.cli import TEXTURES
+    from amodal_compose.data.synthetic import TEXTURE_MODES
+
+    assert TEXTURES == TEXTURE_MODES  # the CLI's choices, written out so that its parser needs no torch
     with pytest.raises(ValueError, match="texture must be one of"):
         SyntheticConfig(texture="wood")
     with pytest.raises(ValueError, match="photo_set"):

@@ -32,6 +32,10 @@ __all__ = ["main", "LIGHTNING_SUBCOMMANDS"]
 #: sub-commands handed to LightningCLI (see :mod:`amodal_compose.lightning_cli`).
 LIGHTNING_SUBCOMMANDS = ("fit", "validate", "test", "predict")
 
+#: the synthetic worlds (``amodal_compose.data.synthetic.TEXTURE_MODES``; not imported here, so that the
+#: parser starts without torch)
+TEXTURES = ("procedural", "photo", "mixed")
+
 
 def _cmd_preview(args: argparse.Namespace) -> int:
     from .data.datasets import SyntheticScenes
@@ -408,7 +412,7 @@ def _parser() -> argparse.ArgumentParser:
         q.add_argument("--size", type=int, default=96, help="image side in pixels (32-512)")
         q.add_argument("--split", default="val", choices=["train", "val", "test"])
         q.add_argument("--seed", type=int, default=0)
-        q.add_argument("--texture", default="procedural", choices=["procedural", "photo", "mixed"],
+        q.add_argument("--texture", default="procedural", choices=TEXTURES,
                        help="the synthetic world's textures (photo: the split's own photos, docs/data.md)")
         if name == "preview":
             q.add_argument("--out", default="previews", help="output folder")
@@ -444,7 +448,7 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--runs", default="runs/bench", help="the learned runs' folder (chained stages' checkpoints)")
     bench.add_argument("--config", action="append", default=[], help="a LightningCLI config applied over every "
                        "recipe (repeatable), e.g. lightning_configs/debug/tiny_data.yaml for a smoke run")  # fmt: skip
-    bench.add_argument("--texture", choices=("procedural", "photo", "mixed"), default=None,
+    bench.add_argument("--texture", choices=TEXTURES, default=None,
                        help="the synthetic world of every learned run (default: each recipe's, the photo world); "
                        "the report keeps each world's tables apart")  # fmt: skip
     bench.set_defaults(func=_cmd_bench)

@@ -42,10 +42,9 @@ from .pairs import (
     RealOcclusions,
     SimulatedOcclusionMasks,
 )
-from .photos import PHOTO_SETS
 from .readers import CocoaAmodal, CocoInstances, KinsAmodal
 from .sampling import EpochSampler
-from .synthetic import TEXTURE_MODES
+from .synthetic import check_texture
 
 __all__ = [
     "build_scene_source",
@@ -155,10 +154,7 @@ class SceneDataModule(pl.LightningDataModule):
             raise ValueError(f"predict_split must be one of {list(SPLITS)}, got {predict_split!r}")
         if source != "synthetic" and source not in READERS:
             raise ValueError(f"unknown source {source!r}; choose from ['synthetic', *{sorted(READERS)}]")
-        if texture not in TEXTURE_MODES:
-            raise ValueError(f"texture must be one of {list(TEXTURE_MODES)}, got {texture!r}")
-        if photo_set not in PHOTO_SETS:
-            raise ValueError(f"photo_set must be one of {list(PHOTO_SETS)}, got {photo_set!r}")
+        check_texture(texture, photo_set)
         if texture != "procedural" and source != "synthetic":
             raise ValueError(f"texture={texture!r} textures synthetic scenes; source {source!r} has its own images")
         self.texture, self.photo_set = texture, photo_set

@@ -25,6 +25,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..io import read_image
+from ..ops.convert import as_image
+
 __all__ = ["PHOTO_SETS", "PhotoBank", "PhotoSource", "photo_sources"]
 
 #: where the photos come from: ``registry`` (installed packages) or ``bundled`` (tiny crops shipped here).
@@ -81,16 +84,7 @@ def photo_sources(photo_set: str = "registry", split: str | None = None) -> tupl
     return tuple(s for s in sources if split is None or s.split == split)
 
 
-def _read_file(path: Path) -> np.ndarray:
-    import cv2
-
-    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if image is None:
-        raise FileNotFoundError(f"cannot read photo {path}")
-    return image[..., :3][..., ::-1] if image.ndim == 3 else image
-
-
-def _read_registry(source: PhotoSource) -> np.ndarray:
+def _read_registry(source: PhotoSource) -> Tensor:
     if source.origin.startswith("skimage.data."):
         try:
             import skimage.data
@@ -98,12 +92,12 @@ def _read_registry(source: PhotoSource) -> np.ndarray:
             raise ImportError(
                 "texture 'photo' reads scikit-image's bundled photos: pip install 'amodal_compose[photos]'"
             ) from err
-        return np.asarray(getattr(skimage.data, source.origin.rsplit(".", 1)[1])())
+        return as_image(np.asarray(getattr(skimage.data, source.origin.rsplit(".", 1)[1])()), source.name)
     package, rel = source.origin.split("/", 1)
     spec = importlib.util.find_spec(package)  # read the file without importing the package
     if spec is None or not spec.submodule_search_locations:
         raise ImportError(f"texture 'photo' reads {source.origin}: pip install 'amodal_compose[photos]'")
-    return _read_file(Path(next(iter(spec.submodule_search_locations))) / rel)
+    return read_image(Path(next(iter(spec.submodule_search_locations))) / rel)
 
 
 @cache
@@ -113,10 +107,8 @@ def _load(photo_set: str, name: str) -> tuple[Tensor, bool]:
     source = next((s for s in photo_sources(photo_set) if s.name == name), None)
     if source is None:
         raise KeyError(f"no photo {name!r} in the {photo_set!r} set")
-    array = _read_file(_BUNDLED / f"{name}.png") if photo_set == "bundled" else _read_registry(source)
-    grey = array.ndim == 2 or bool(np.all(array[..., 0] == array[..., 1]) and np.all(array[..., 1] == array[..., 2]))
-    image = torch.from_numpy(np.ascontiguousarray(array[..., :3] if array.ndim == 3 else array)).float() / 255.0
-    image = image[None] if image.ndim == 2 else image.permute(2, 0, 1)
+    image = read_image(_BUNDLED / f"{name}.png") if photo_set == "bundled" else _read_registry(source)
+    grey = bool(torch.equal(image[0], image[1]) and torch.equal(image[1], image[2]))
     image = image[:1] if grey else image
     scale = _MAX_SIDE / max(image.shape[-2:])
     if scale < 1:

@@ -92,15 +92,21 @@ class SyntheticConfig:
             raise ValueError(f"unknown categories {sorted(unknown)}; choose from {CATEGORIES}")
         if not 0.0 <= self.min_visible < 1.0:
             raise ValueError(f"min_visible must be in [0, 1), got {self.min_visible}")
-        if self.texture not in TEXTURE_MODES:
-            raise ValueError(f"texture must be one of {list(TEXTURE_MODES)}, got {self.texture!r}")
-        if self.photo_set not in PHOTO_SETS:
-            raise ValueError(f"photo_set must be one of {list(PHOTO_SETS)}, got {self.photo_set!r}")
+        check_texture(self.texture, self.photo_set)
         if self.photo_split not in ("train", "val", "test"):
             raise ValueError(f"photo_split must be 'train', 'val' or 'test', got {self.photo_split!r}")
         self.categories = tuple(self.categories)
         self.size_range = tuple(self.size_range)
         self.brightness_range = tuple(self.brightness_range)
+
+
+def check_texture(texture: str, photo_set: str = "registry") -> None:
+    """Raise ``ValueError`` unless ``texture`` is one of :data:`TEXTURE_MODES` and ``photo_set`` one of
+    :data:`~amodal_compose.data.photos.PHOTO_SETS`."""
+    if texture not in TEXTURE_MODES:
+        raise ValueError(f"texture must be one of {list(TEXTURE_MODES)}, got {texture!r}")
+    if photo_set not in PHOTO_SETS:
+        raise ValueError(f"photo_set must be one of {list(PHOTO_SETS)}, got {photo_set!r}")
 
 
 # ----------------------------------------------------------------------------- random helpers

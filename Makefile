@@ -12,7 +12,7 @@ export WANDB_MODE ?= offline
 export WANDB_SILENT := true
 export PYTHONHASHSEED := 0
 
-.PHONY: install test test-slow demo bench results lint clean
+.PHONY: install test test-slow demo weights bench results lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,7 +35,12 @@ test-slow: install
 	OMP_NUM_THREADS=2 $(BIN)/python -m pytest -m slow -q
 
 demo: install
-	$(BIN)/amodal-compose demo --out $(OUT)
+	$(BIN)/amodal-compose demo --out $(OUT) $(if $(RETRAIN),--retrain)
+
+# the shipped weights: every component trained by its recipe in lightning_configs/weights/, checked, float16
+WEIGHTS ?=
+weights: install
+	$(BIN)/amodal-compose weights --out weights --components "$(WEIGHTS)"
 
 bench: install
 	$(BIN)/amodal-compose bench --task $(BENCH) --seeds $(SEEDS) --out reports

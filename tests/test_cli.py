@@ -24,7 +24,7 @@ def test_demo_runs_end_to_end_and_reuses_its_checkpoints(tmp_path, capsys):
     """The demo at a tiny training budget: data checks, every network trained (chained stages from
     the previous stage's checkpoint), each section on held-out scenes with known answers, the
     figures, the metrics and the job manifest; a second run reuses the checkpoints."""
-    args = ["demo", "--out", str(tmp_path / "out"), "--runs", str(tmp_path / "runs"), "--scenes", "3",
+    args = ["demo", "--retrain", "--out", str(tmp_path / "out"), "--runs", str(tmp_path / "runs"), "--scenes", "3",
             "--train-scale", "0.004", "--train-scenes", "24"]  # fmt: skip
     assert main(args) == 0
     out = capsys.readouterr().out

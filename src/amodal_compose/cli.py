@@ -97,7 +97,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     sections = [x.strip() for x in args.sections.split(",") if x.strip()] if args.sections else None
     run_demo(args.out, args.runs, scenes=args.scenes, scale=args.train_scale, sections=sections,
-             train_scenes=args.train_scenes)  # fmt: skip
+             train_scenes=args.train_scenes, retrain=args.retrain, weights=args.weights)  # fmt: skip
     return 0
 
 
@@ -118,6 +118,20 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             spread = f" ± {r['std']}" if r["seeds"] > 1 and r["std"] is not None else ""
             print(f"{r['task']:<18} {r['method']:<24} {r['metric']:<28} {r['value']}{spread}")
     print(f"wrote {Path(args.out) / 'bench.json'} and {Path(args.out) / 'bench.md'}")
+    return 0
+
+
+def _cmd_weights(args: argparse.Namespace) -> int:
+    from .pretrained import make_weights
+
+    chosen = [x.strip() for x in args.components.split(",") if x.strip()] or None
+    configs = [a for path in args.config for a in ("--config", path)]
+    records = make_weights(args.out, chosen, args.runs, configs, items=args.items, seed=args.seed)
+    failed = [name for name in chosen or records if not records[name]["check"]["beats"]]
+    print(f"wrote {Path(args.out) / 'README.md'} (the model card) and the weights beside it")
+    if failed:
+        print(f"error: {', '.join(failed)} did not beat their baselines (see the card)", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -425,9 +439,12 @@ def _parser() -> argparse.ArgumentParser:
     chk.add_argument("--sample", type=int, default=20, help="images decoded per split without --all")
     chk.set_defaults(func=_cmd_check)
 
-    demo = sub.add_parser("demo", help="run the end-to-end demo (trains every network briefly, then runs each "
-                          "on held-out scenes)")  # fmt: skip
+    demo = sub.add_parser("demo", help="run the end-to-end demo (the shipped weights, or every network trained "
+                          "briefly with --retrain), each network on held-out scenes")  # fmt: skip
     demo.add_argument("--out", default="demo_out", help="figures, metrics and a job manifest")
+    demo.add_argument("--retrain", action="store_true", help="train every network briefly instead of loading the "
+                      "shipped weights")  # fmt: skip
+    demo.add_argument("--weights", default=None, help="a weights folder to load (default: the shipped set, weights/)")
     demo.add_argument("--runs", default="runs/demo", help="checkpoints (reused when present)")
     demo.add_argument("--scenes", type=int, default=12, help="held-out compositions")
     demo.add_argument("--train-scale", type=float, default=1.0, help="multiplies every training step budget")
@@ -452,6 +469,17 @@ def _parser() -> argparse.ArgumentParser:
                        help="the synthetic world of every learned run (default: each recipe's, the photo world); "
                        "the report keeps each world's tables apart")  # fmt: skip
     bench.set_defaults(func=_cmd_bench)
+
+    weights = sub.add_parser("weights", help="train the shipped weights (lightning_configs/weights/plan.yaml), check "
+                             "each against its baseline on test items, write them with a model card")  # fmt: skip
+    weights.add_argument("--out", default="weights", help="the weights folder (what Pipeline.from_pretrained loads)")
+    weights.add_argument("--components", default="", help="comma-separated components (default: every one)")
+    weights.add_argument("--runs", default="runs/weights", help="the chained stages' checkpoints")
+    weights.add_argument("--items", type=int, default=64, help="test items of each component's check")
+    weights.add_argument("--seed", type=int, default=0, help="the training seed")
+    weights.add_argument("--config", action="append", default=[], help="a LightningCLI config applied over every "
+                         "stage (repeatable), e.g. lightning_configs/debug/tiny_data.yaml for a smoke run")  # fmt: skip
+    weights.set_defaults(func=_cmd_weights)
 
     comp = sub.add_parser(
         "compose",

@@ -2,9 +2,10 @@
 a CPU, within 10 minutes.
 
 1. Data: a preview of synthetic scenes, and a round trip through the COCOA format and reader.
-2. Training: each network briefly, through the configs users train with (``lightning_configs/<network>/``,
-   with a shorter step budget; chained stages start from the previous stage's checkpoint); the
-   checkpoints go to ``runs/demo/`` and a second ``make demo`` reuses them.
+2. The networks: the shipped weights (``weights/``, trained by ``make weights``) when present; else, or
+   with ``--retrain`` (``make demo RETRAIN=1``), each network briefly, through the configs users train
+   with (``lightning_configs/<network>/``, with a shorter step budget; chained stages start from the
+   previous stage's checkpoint); those checkpoints go to ``runs/demo/`` and a second run reuses them.
 3. Composition (AMICO Algorithm 1): ``Pipeline.from_checkpoints`` on f_shape, f_content and f_comp
    (saved as ``runs/demo/pipeline``), on held-out scenes whose true composite is known: an object of
    scene A, partly hidden there and cut out coarsely, is composed onto scene B. The ground truth is the
@@ -131,6 +132,18 @@ def train_component(
     return ckpt
 
 
+def _shipped(names: Sequence[str], folder: str | Path | None, log: Callable[[str], None]) -> dict[str, Path]:
+    """The checkpoints of ``names`` in the weights set ``folder`` (default: the shipped one) that it has."""
+    from .pretrained import shipped_weights
+
+    try:
+        found = shipped_weights(folder)
+    except FileNotFoundError as err:
+        log(f"      {err}: the demo trains its networks briefly instead")
+        return {}
+    return {name: found / f"{name}.ckpt" for name in names if (found / f"{name}.ckpt").is_file()}
+
+
 def _region(job: dict) -> Tensor:
     """Where the methods differ: the object's amodal mask and its coarse cut, grown by 4 px."""
     return dilate(torch.maximum(job["amodal"], job["mask"]), 4)
@@ -173,11 +186,15 @@ def _zoom(box, side: int = 96) -> Callable[[Tensor], Tensor]:
 def run_demo(
     out: str | Path = "demo_out", runs: str | Path = "runs/demo", scenes: int = 12, size: int = 128,
     scale: float = 1.0, log: Callable[[str], None] = print, sections: Sequence[str] | None = None,
-    train_scenes: int = 1500,
+    train_scenes: int = 1500, retrain: bool = False, weights: str | Path | None = None,
 ) -> dict[str, dict[str, dict[str, float]]]:  # fmt: skip
     """Run the demo (see the module's documentation); returns the metrics ``{section: {method: {metric:
-    value}}}``. ``scale`` multiplies the training steps and ``train_scenes`` sets the training scenes
-    (tests use tiny ones); ``sections`` picks sections (default: all of :data:`SECTIONS`)."""
+    value}}}``. ``sections`` picks sections (default: all of :data:`SECTIONS`).
+
+    The components come from the shipped weights (``weights``: a weights folder, default the shipped
+    set, see :func:`~amodal_compose.pretrained.shipped_weights`); with ``retrain``, or for a component
+    the set lacks, they are trained briefly instead: ``scale`` multiplies the training steps and
+    ``train_scenes`` sets the training scenes (tests use tiny ones)."""
     from .data.preview import save_preview
     from .data.readers import CocoaAmodal
     from .data.writers import write_cocoa
@@ -203,9 +220,14 @@ def run_demo(
         f"visible RLE masks exact: {vis}")  # fmt: skip
 
     needed = list(dict.fromkeys(c for sec in chosen for c in SECTIONS[sec]))
-    log(f"[3/{steps}] training {', '.join(needed)} briefly through lightning_configs/")
-    pl.seed_everything(0, verbose=False)
-    ckpts = {name: train_component(name, runs, scale, log, train_scenes) for name in needed}
+    ckpts = {} if retrain else _shipped(needed, weights, log)
+    if ckpts:
+        log(f"[3/{steps}] shipped weights: {', '.join(ckpts)} from {Path(next(iter(ckpts.values()))).parent}")
+    missing = [name for name in needed if name not in ckpts]
+    if missing:
+        log(f"[3/{steps}] training {', '.join(missing)} briefly through lightning_configs/")
+        pl.seed_everything(0, verbose=False)
+        ckpts.update({name: train_component(name, runs, scale, log, train_scenes) for name in missing})
     pipe = Pipeline.from_checkpoints(**ckpts)
     pipe.save(runs / "pipeline")
     log(f"      {pipe!r} saved under {runs / 'pipeline'}")

@@ -109,19 +109,33 @@ class Components:
         systems = {name: load_system(p, COMPONENTS[name], name, "cpu", trusted) for name, p in paths.items() if p}
         return cls(device=device, dtype=dtype, input_sizes=input_sizes, **systems)
 
-    def save(self, folder: str | Path) -> Path:
+    def save(self, folder: str | Path, weights_dtype: torch.dtype = torch.float32) -> Path:
         """Write each component as ``<name>.ckpt`` (weights and hyper-parameters, loadable by
-        :meth:`from_checkpoints` too) and a small manifest, ``pipeline.json``. Returns the manifest."""
+        :meth:`from_checkpoints` too) and a small manifest, ``pipeline.json``. Returns the manifest.
+
+        Args:
+            folder: where the files go (created).
+            weights_dtype: the stored dtype of floating-point weights (``torch.float16`` halves the
+                files; loading casts them back to the pipeline's dtype).
+        """
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         entries = {}
-        for name, system in self.components.items():
-            ckpt = system.portable_checkpoint({"crop_size": self.input_sizes[name], "enlarge": self.enlarge[name]})
-            torch.save(ckpt, folder / f"{name}.ckpt")
+        for name in self.components:
+            ckpt = self.save_component(name, folder / f"{name}.ckpt", weights_dtype)
             entries[name] = {"file": f"{name}.ckpt", "system": ckpt[CHECKPOINT_KEY]["system"]}
         manifest = folder / MANIFEST
         manifest.write_text(json.dumps({"amodal_compose": __version__, "components": entries}, indent=1))
         return manifest
+
+    def save_component(self, name: str, path: str | Path, weights_dtype: torch.dtype = torch.float32) -> dict:
+        """Write one component's checkpoint (see :meth:`save`) to ``path``; returns what was written."""
+        system = self.require(name, "save_component")
+        ckpt = system.portable_checkpoint({"crop_size": self.input_sizes[name], "enlarge": self.enlarge[name]})
+        ckpt["state_dict"] = {k: v.to(weights_dtype) if v.is_floating_point() else v
+                              for k, v in ckpt["state_dict"].items()}  # fmt: skip
+        torch.save(ckpt, path)
+        return ckpt
 
     @classmethod
     def from_dir(

@@ -10,6 +10,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import torch
+
 from .components import DEFAULT_ENLARGE, DEFAULT_SIZE, MANIFEST, Components, MissingComponentError
 from .compose import CompositionPipeline
 from .removal import RemovalPipeline
@@ -46,6 +50,26 @@ class Pipeline(Components):
         torch.Size([3, 256, 256])
         >>> pipe.composition  # the task pipeline, sharing the loaded components  # doctest: +SKIP
     """
+
+    @classmethod
+    def from_pretrained(
+        cls, folder: str | Path | None = None, *, device: str | torch.device = "cpu",
+        dtype: torch.dtype = torch.float32,
+    ) -> Pipeline:  # fmt: skip
+        """The shipped weights (``weights/``, trained by ``make weights``; ``$AMODAL_COMPOSE_WEIGHTS``
+        overrides), or the weights set or :meth:`save` folder ``folder``; every component in it, checked
+        as :meth:`from_checkpoints` checks them.
+
+        Raises:
+            FileNotFoundError: no weights set there (the message says how to make one).
+
+        Example:
+            >>> pipe = Pipeline.from_pretrained()  # doctest: +SKIP
+            >>> pipe.compose(background, [(object_image, rough_mask)]).image  # doctest: +SKIP
+        """
+        from ..pretrained import shipped_weights
+
+        return cls.from_dir(shipped_weights(folder), device=device, dtype=dtype)
 
     @property
     def composition(self) -> CompositionPipeline:

@@ -79,12 +79,13 @@ class System(pl.LightningModule):
 
     def portable_checkpoint(self, crop: dict | None = None) -> dict[str, Any]:
         """This system as a checkpoint dict that ``load_from_checkpoint`` and the pipeline load (float32
-        CPU weights, hyper-parameters, the ``amodal_compose`` entry with ``crop`` as its input crop)."""
+        CPU weights, integer buffers kept as they are, hyper-parameters, the ``amodal_compose`` entry with ``crop`` as its input crop)."""
         meta = dict(getattr(self, "checkpoint_meta", None) or {})
         kept = meta.get("crop") if crop is None else crop
         meta.update(checkpoint_entry(type(self), kept or {}))
         return {
-            "state_dict": {k: v.detach().float().cpu() for k, v in self.state_dict().items()},
+            "state_dict": {k: (v.detach().float() if v.is_floating_point() else v.detach()).cpu()
+                           for k, v in self.state_dict().items()},  # fmt: skip
             "hyper_parameters": dict(self.hparams), "hparams_name": "kwargs",
             "pytorch-lightning_version": pl.__version__, CHECKPOINT_KEY: meta,
         }  # fmt: skip

@@ -42,7 +42,11 @@ def test_demo_runs_end_to_end_and_reuses_its_checkpoints(tmp_path, capsys):
     assert set(metrics["composition"]) == {"pipeline", "cut_and_paste", "poisson"}
     assert {"pcnet_m", "area", "y-axis", "convex", "raw"} <= set(metrics["deocclusion"])
     assert "posterior mode" in metrics["amodal_vae"]
-    for section in ("composition", "deocclusion", "removal", "amodal_vae"):
+    # real photos at full resolution: outside each edit, every pixel is the photo's own
+    assert {m: v["share_kept_outside_edit"] for m, v in metrics["real_photos"].items()} == \
+        {"compose onto another photo": 1.0, "deocclude + move": 1.0}  # fmt: skip
+    assert (tmp_path / "out" / "real_photos_demo.png").is_file()
+    for section in ("composition", "deocclusion", "removal", "amodal_vae", "real_photos"):
         assert f"## {section}" in (tmp_path / "out" / "metrics.md").read_text() or section not in metrics
     assert len((tmp_path / "out" / "jobs" / "jobs.jsonl").read_text().splitlines()) == 3
     assert main(args) == 0

@@ -368,6 +368,11 @@ def test_deocclude_and_manipulate_with_a_perfect_pcnet_m():
 
     moved = pipe.manipulate(scene.image, modal, [{"move": target, "offset": (3, 0)}], harmonize=False)
     assert moved.layers[moved.paint.index(target)][3:, :, 3:].sum() == d.amodal[target][:, :, :-3].sum()
+    # only the edit is painted: outside the object's old and new place every pixel is the input's
+    region = torch.maximum(d.amodal[target], torch.roll(d.amodal[target], 3, -1))
+    assert torch.equal(moved.image * (1 - region), scene.image * (1 - region))
+    assert not torch.equal(moved.image * region, scene.image * region)
+    assert torch.equal(pipe.manipulate(scene.image, modal, [], harmonize=False).image, scene.image)  # no edit
     flipped = pipe.manipulate(scene.image, modal, [{"front": target, "of": j}], harmonize=False)
     assert flipped.paint.index(target) > flipped.paint.index(j)
     inserted = pipe.manipulate(scene.image, modal, [{"insert": (scene.image, modal[target])}], harmonize=False)

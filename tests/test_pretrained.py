@@ -75,6 +75,11 @@ def test_make_weights_writes_a_checked_float16_set_that_from_pretrained_loads(tm
     monkeypatch.setenv(WEIGHTS_ENV, str(out))
     assert shipped_weights() == out
     assert set(Pipeline.from_pretrained().components) == {"shape", "amodal_vae"}
+    # the demo takes what the set has and trains the rest
+    from amodal_compose.demo import _shipped
+
+    assert _shipped(["amodal_vae", "pcnet_m"], None, lines.append) == {"amodal_vae": out / "amodal_vae.ckpt"}
+    assert _shipped(["shape"], tmp_path / "nowhere", lines.append) == {} and "trains its networks" in lines[-1]
 
 
 def test_the_weights_command_fails_when_a_component_loses_to_its_baseline(tmp_path, capsys):

@@ -40,7 +40,7 @@ from ..pipeline import ComposeInstance, Pipeline
 from ..pipeline.window import Window
 from .runner import BenchContext, Task, aggregate, read_recipe
 
-__all__ = ["Photo", "load_photos", "paste_network_layer", "TASK"]
+__all__ = ["Photo", "load_photos", "paste_network_layer", "fit_scale", "TASK"]
 
 #: the polygon fixtures and the photos' sources and licences.
 POLYGONS = Path(__file__).with_name("real_photos.json")
@@ -143,7 +143,7 @@ class RealPhotosTask(Task):
                     t0 = time.perf_counter()
                     centre = (other.image.shape[-1] / 2, other.image.shape[-2] / 2)
                     pipe.compose(other.image, [ComposeInstance(recoloured, dilate(mask, ring), centre,
-                                                               _fit(mask, other.image), occluded=False)])  # fmt: skip
+                                                               fit_scale(mask, other.image), occluded=False)])  # fmt: skip
                     seconds[FULL].append(time.perf_counter() - t0)
                     ctx.log(f"[bench] real_photos seed {seed}: {photo.name}/{obj} "
                             f"{tuple(photo.image.shape[-2:])}: " + ", ".join(
@@ -169,7 +169,7 @@ def _box(mask: Tensor) -> tuple[int, int, int, int]:
     return int(ys.min()), int(xs.min()), int(ys.max()) + 1, int(xs.max()) + 1
 
 
-def _fit(mask: Tensor, background: Tensor) -> float:
+def fit_scale(mask: Tensor, background: Tensor) -> float:
     """A scale that makes the object's box at most 60 % of the background's shorter side (at most 1)."""
     ys, xs = torch.nonzero(mask[0], as_tuple=True)
     extent = max(int(ys.max() - ys.min()) + 1, int(xs.max() - xs.min()) + 1)

@@ -233,17 +233,24 @@ class DeocclusionPipeline(TaskPipeline):
           :class:`~amodal_compose.pipeline.ComposeInstance` (or its fields / tuple), placed as in ``compose``.
 
         The layers are painted back to front over the completed background, following the edited order
-        (:func:`paint_order`); with ``harmonize`` and ``compositor`` loaded, each layer goes through f_comp
-        against what is painted below it (AMICO's blending), else it is alpha-pasted.
+        (:func:`paint_order`); with ``harmonize`` and ``compositor`` loaded, each moved, reordered or
+        inserted layer goes through f_comp against what is painted below it (AMICO's blending), the others
+        are alpha-pasted. Each layer reaches no further than the object can be (its visible pixels and
+        those of its occluders: a hidden part is hidden by something). Only the edit is painted: every
+        pixel that shows the same instance, unmoved, or the same background before and after the edits
+        keeps the input's value exactly.
 
         Raises:
             ValueError: an unknown edit or an index out of range.
         """
         d = self.deocclude(image, modal_masks, categories, mask_threshold, mask_dilation)
+        img = as_image(image, "image", single=True)
         n = len(d.modal)
         order = d.order.clone()
-        layers = [d.layers[k].clone() for k in range(n)]
-        keep = list(range(n))
+        reach = [torch.maximum(d.modal[k], d.modal[ancestors(d.order, k)].amax(0)) if ancestors(d.order, k)
+                 else d.modal[k] for k in range(n)]  # fmt: skip
+        layers = [torch.cat([d.layers[k, :3], d.layers[k, 3:] * reach[k]]) for k in range(n)]
+        keep, edited, moved = list(range(n)), set(), set()
         extra: list[Tensor] = []
         for e in edits:
             if "delete" in e:
@@ -254,9 +261,12 @@ class DeocclusionPipeline(TaskPipeline):
                 k = self._index(e["move"], n, "move")
                 dx, dy = (int(round(v)) for v in e.get("offset", (0, 0)))
                 layers[k] = _shift(layers[k], dx, dy)
+                edited.add(k)
+                moved.add(k)
             elif "front" in e:
                 i, j = self._index(e["front"], n, "front"), self._index(e.get("of"), n, "of")
                 order[i, j], order[j, i] = 1, 0
+                edited.add(i)
             elif "insert" in e:
                 inst = ComposeInstance.of(e["insert"])
                 item = place_instance(len(extra), inst, tuple(d.background.shape[-2:]), mask_threshold, mask_dilation)
@@ -266,9 +276,17 @@ class DeocclusionPipeline(TaskPipeline):
         paint = paint_order(order, keep)
         canvas = d.background.clone()
         painted = []
-        for rgba in [layers[k] for k in paint] + extra:
-            canvas = self._paint(canvas, rgba, harmonize)
+        owner = torch.full(img.shape[-2:], -1, dtype=torch.long)  # who shows at each pixel after the edits
+        for k, rgba in [(k, layers[k]) for k in paint] + [(n + m, x) for m, x in enumerate(extra)]:
+            canvas = self._paint(canvas, rgba, harmonize and (k in edited or k >= n))
             painted.append(rgba)
+            owner[rgba[3] > 0.5] = k
+        before = torch.full_like(owner, -1)
+        for k in range(n):
+            before[d.modal[k, 0] > 0] = k
+        fresh = torch.tensor(sorted(moved) + list(range(n, n + len(extra))), dtype=torch.long)
+        changed = (owner != before) | torch.isin(owner, fresh) | torch.isin(before, fresh)
+        canvas = torch.where(changed, canvas, img)
         return ManipulationResult(canvas, d, order, paint, painted)
 
     @staticmethod

@@ -11,7 +11,7 @@ import torch
 from amodal_compose import Pipeline
 from amodal_compose.cli import main
 from amodal_compose.lightning_cli import find_configs
-from amodal_compose.pretrained import WEIGHTS_ENV, make_weights, read_plan, shipped_weights
+from amodal_compose.pretrained import WEIGHTS_ENV, check_weights, make_weights, read_plan, shipped_weights
 from amodal_compose.systems.base import COMPONENTS
 
 TINY = ["--config", "debug/tiny_data.yaml"]
@@ -67,6 +67,12 @@ def test_make_weights_writes_a_checked_float16_set_that_from_pretrained_loads(tm
         assert value.dtype == (torch.float32 if value.is_floating_point() else ckpt[key].dtype)
         assert torch.equal(value, ckpt[key].to(value.dtype))
 
+    # checked again without training: the same numbers, from the shipped float16 files
+    again = check_weights(out, configs=TINY, log=lambda m: None)
+    for name in records:
+        assert again[name]["check"]["model"] == pytest.approx(records[name]["check"]["model"], abs=1e-6)
+    with pytest.raises(ValueError, match="not in"):
+        check_weights(out, ["remover"])
     # a rerun of one component keeps the others (files, manifest, card)
     make_weights(out, ["shape"], tmp_path / "runs", TINY, items=4, log=lambda m: None)
     assert set(json.loads((out / "pipeline.json").read_text())["components"]) == {"shape", "amodal_vae"}

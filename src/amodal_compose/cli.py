@@ -122,11 +122,14 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_weights(args: argparse.Namespace) -> int:
-    from .pretrained import make_weights
+    from .pretrained import check_weights, make_weights
 
     chosen = [x.strip() for x in args.components.split(",") if x.strip()] or None
     configs = [a for path in args.config for a in ("--config", path)]
-    records = make_weights(args.out, chosen, args.runs, configs, items=args.items, seed=args.seed)
+    if args.check_only:
+        records = check_weights(args.out, chosen, configs, items=args.items)
+    else:
+        records = make_weights(args.out, chosen, args.runs, configs, items=args.items or 64, seed=args.seed)
     failed = [name for name in chosen or records if not records[name]["check"]["beats"]]
     print(f"wrote {Path(args.out) / 'README.md'} (the model card) and the weights beside it")
     if failed:
@@ -475,7 +478,10 @@ def _parser() -> argparse.ArgumentParser:
     weights.add_argument("--out", default="weights", help="the weights folder (what Pipeline.from_pretrained loads)")
     weights.add_argument("--components", default="", help="comma-separated components (default: every one)")
     weights.add_argument("--runs", default="runs/weights", help="the chained stages' checkpoints")
-    weights.add_argument("--items", type=int, default=64, help="test items of each component's check")
+    weights.add_argument("--items", type=int, default=None, help="test items of each component's check (default: "
+                         "64, or the card's with --check-only)")  # fmt: skip
+    weights.add_argument("--check-only", action="store_true", help="train nothing: check the set's files again "
+                         "and rewrite its card")  # fmt: skip
     weights.add_argument("--seed", type=int, default=0, help="the training seed")
     weights.add_argument("--config", action="append", default=[], help="a LightningCLI config applied over every "
                          "stage (repeatable), e.g. lightning_configs/debug/tiny_data.yaml for a smoke run")  # fmt: skip

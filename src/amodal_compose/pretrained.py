@@ -3,7 +3,7 @@
 ``make weights`` (:func:`make_weights`) trains each component through the recipes that
 ``lightning_configs/weights/plan.yaml`` lists (each stage a bench recipe with an overlay from
 ``lightning_configs/weights/``; chained stages start from the previous stage's weights), scores it and
-its baseline once on the first test items of the recipe's own data (the check the plan names, e.g.
+its baseline once on the first test items of the recipe's own data (the float16 file as shipped) (the check the plan names, e.g.
 f_comp against cut-and-paste), and writes the set: ``<component>.ckpt``, ``pipeline.json`` (what
 :meth:`~amodal_compose.pipeline.Pipeline.from_dir` reads), ``card.json`` (the records) and
 ``README.md`` (the model card generated from them). :func:`shipped_weights` finds the set that
@@ -36,7 +36,9 @@ __all__ = [
     "read_plan",
     "shipped_weights",
     "check_component",
+    "recipe_datamodule",
     "make_weights",
+    "check_weights",
     "write_card",
 ]
 
@@ -131,6 +133,16 @@ def shipped_weights(folder: str | Path | None = None) -> Path:
     return folder
 
 
+def recipe_datamodule(recipe: ComponentRecipe, seed: int = 0, configs: Sequence[str] = ()) -> pl.LightningDataModule:
+    """The DataModule of ``recipe``'s last stage (its configs, then ``configs``), built without training:
+    what a shipped component is checked on."""
+    from .lightning_cli import run_lightning_cli
+
+    args = [*(a for c in recipe.stages[-1] for a in ("--config", c)),
+            "--data.init_args.seed", str(seed), *configs]
+    return run_lightning_cli(args, run=False).datamodule
+
+
 def check_component(
     system: pl.LightningModule, datamodule: pl.LightningDataModule, check: WeightsCheck, items: int = 64,
 ) -> dict[str, Any]:  # fmt: skip
@@ -178,6 +190,7 @@ def make_weights(
         ValueError: a component not in the plan.
     """
     from .bench.runner import BenchContext, machine_name, save_run, train_and_test
+    from .checkpoints import load_system
     from .pipeline import Components
 
     recipes = read_plan(plan)
@@ -196,10 +209,11 @@ def make_weights(
             run = train_and_test(name, find_configs() / recipe.stages[k][0], seed, ctx, overrides=args, test=False)
             seconds, steps = seconds + run.train_seconds, [*steps, run.steps]
             prev = save_run(run, runs / name / f"stage{k + 1}.ckpt")
-        t0 = time.perf_counter()
-        result = check_component(run.system, run.datamodule, recipe.check, items)
         out.mkdir(parents=True, exist_ok=True)
         Components(**{name: run.system}).save_component(name, out / f"{name}.ckpt", torch.float16)
+        t0 = time.perf_counter()  # the check scores what is shipped: the float16 file, loaded back
+        shipped = load_system(out / f"{name}.ckpt", COMPONENTS[name], name)
+        result = check_component(shipped, run.datamodule, recipe.check, items)
         records[name] = {
             "system": type(run.system).__name__, "recipe": recipe.overlays(), "stages": [list(s) for s in recipe.stages],
             "steps": steps, "train_seconds": round(seconds, 1), "machine": machine_name(), "seed": seed,
@@ -216,6 +230,43 @@ def make_weights(
     total = sum(r["bytes"] for r in records.values())
     if total > SIZE_LIMIT:
         log(f"warning: the weights set is {total / 2**20:.1f} MiB, over the {SIZE_LIMIT / 2**20:.0f} MiB limit")
+    return records
+
+
+def check_weights(
+    folder: str | Path = "weights", components: Sequence[str] | None = None, configs: Sequence[str] = (),
+    items: int | None = None, log: Callable[[str], None] = print,
+) -> dict[str, dict[str, Any]]:  # fmt: skip
+    """Check a written set again without training: each component's file (default: every one the card
+    lists) against its baseline on its recipe's test items (``items``: the card's), the card rewritten
+    with the results. Returns the card's records.
+
+    Raises:
+        FileNotFoundError: no card in ``folder``.
+        ValueError: a component the card does not list.
+    """
+    from .checkpoints import load_system
+
+    folder = Path(folder)
+    records, recipes = _read_card(folder), read_plan()
+    if not records:
+        raise FileNotFoundError(f"no {CARD} in {folder}; `make weights` writes one")
+    chosen = list(records) if components is None else list(components)
+    unknown = sorted(set(chosen) - set(records))
+    if unknown:
+        raise ValueError(f"components {unknown} are not in {folder / CARD}; it lists {list(records)}")
+    for name in chosen:
+        record, recipe = records[name], recipes[name]
+        count = int(items or record["check"]["items"])
+        system = load_system(folder / f"{name}.ckpt", COMPONENTS[name], name)
+        t0 = time.perf_counter()
+        result = check_component(system, recipe_datamodule(recipe, record["seed"], configs), recipe.check, count)
+        record["check"] = {**result, "baseline_name": recipe.check.baseline, "model_name": recipe.check.model,
+                           "seconds": round(time.perf_counter() - t0, 1)}  # fmt: skip
+        verdict = "beats" if result["beats"] else "DOES NOT beat"
+        log(f"      {name}: {recipe.check.model} {verdict} {recipe.check.baseline} on {result['items']} test items "
+            f"({recipe.check.metric} {result['model']:.4f} against {result['baseline']:.4f})")  # fmt: skip
+    _write_set(folder, records)
     return records
 
 

@@ -32,7 +32,8 @@ def test_plan_trains_every_component_and_says_how_long():
 @pytest.mark.parametrize(
     "text, error",
     [
-        ("painter: {stages: [[bench/amodal_mask.yaml]], check: {metric: m, model: a, baseline: b}}", "unknown component"),
+        ("painter: {stages: [[bench/amodal_mask.yaml]], check: {metric: m, model: a, baseline: b}}",
+         "unknown component"),
         ("shape: {stages: [[bench/amodal_mask.yaml]]}", "needs 'stages'"),
         ("shape: {stages: [], check: {metric: m, model: a, baseline: b}}", "empty stage"),
         ("shape: {stages: [[bench/nope.yaml]], check: {metric: m, model: a, baseline: b}}", "not under"),
@@ -52,7 +53,8 @@ def test_make_weights_writes_a_checked_float16_set_that_from_pretrained_loads(tm
     assert (tmp_path / "runs" / "amodal_vae" / "stage2.ckpt").is_file()
     for name, record in records.items():
         check = record["check"]
-        assert check["items"] == 4 and check["test_seed"] == 1 and check["beats"] == (check["model"] > check["baseline"])
+        assert check["items"] == 4 and check["test_seed"] == 1
+        assert check["beats"] == (check["model"] > check["baseline"])
         ckpt = torch.load(out / f"{name}.ckpt", weights_only=True)
         stored = [v for v in ckpt["state_dict"].values() if v.is_floating_point()]
         assert stored and all(v.dtype == torch.float16 for v in stored)

@@ -247,8 +247,9 @@ def run_demo(
     held = [held_out[i] for i in range(len(held_out))]
     for n, name in enumerate(chosen):
         t1 = time.perf_counter()
-        figure, what = {"composition": _composition, "deocclusion": _deocclusion, "removal": _removal,
-                        "amodal_vae": _amodal_vae, "real_photos": _real_photos}[name](pipe, held, scenes, out, report)  # fmt: skip
+        section = {"composition": _composition, "deocclusion": _deocclusion, "removal": _removal,
+                   "amodal_vae": _amodal_vae, "real_photos": _real_photos}[name]  # fmt: skip
+        figure, what = section(pipe, held, scenes, out, report)
         log(f"[{4 + n}/{steps}] {what}: figure {figure} ({time.perf_counter() - t1:.0f}s)")
         for line in report.markdown(name) if name in report.rows else []:
             log("      " + line)
@@ -469,7 +470,8 @@ def _real_photos(pipe, held: list[Scene], count: int, out: Path, report: _Report
                                                         occluded=False)])  # fmt: skip
     edit = composed.layers[0].rgba[3:] > 0
     kept = (composed.image == cat.image).all(0, keepdim=True)
-    report.add("real_photos", "compose onto another photo", "share_kept_outside_edit", float(kept[~edit].float().mean()))
+    report.add("real_photos", "compose onto another photo", "share_kept_outside_edit",
+               float(kept[~edit].float().mean()))  # fmt: skip
     # 2. a scene de-occluded and an object moved
     names = list(astro.masks)
     masks = torch.cat([astro.masks[n] for n in names])[:, None]

@@ -2,9 +2,9 @@
 
 ``make weights`` (:func:`make_weights`) trains each component through the recipes that
 ``lightning_configs/weights/plan.yaml`` lists (each stage a bench recipe with an overlay from
-``lightning_configs/weights/``; chained stages start from the previous stage's weights), scores it and
-its baseline once on the first test items of the recipe's own data (the float16 file as shipped) (the check the plan names, e.g.
-f_comp against cut-and-paste), and writes the set: ``<component>.ckpt``, ``pipeline.json`` (what
+``lightning_configs/weights/``; chained stages start from the previous stage's weights), scores the
+float16 file and its baseline once on the first test items of the recipe's own data (the check the plan
+names, e.g. f_comp against cut-and-paste), and writes the set: ``<component>.ckpt``, ``pipeline.json`` (what
 :meth:`~amodal_compose.pipeline.Pipeline.from_dir` reads), ``card.json`` (the records) and
 ``README.md`` (the model card generated from them). :func:`shipped_weights` finds the set that
 :meth:`~amodal_compose.pipeline.Pipeline.from_pretrained` loads.
@@ -211,21 +211,16 @@ def make_weights(
             prev = save_run(run, runs / name / f"stage{k + 1}.ckpt")
         out.mkdir(parents=True, exist_ok=True)
         Components(**{name: run.system}).save_component(name, out / f"{name}.ckpt", torch.float16)
-        t0 = time.perf_counter()  # the check scores what is shipped: the float16 file, loaded back
-        shipped = load_system(out / f"{name}.ckpt", COMPONENTS[name], name)
-        result = check_component(shipped, run.datamodule, recipe.check, items)
+        log(f"      {name}: {'+'.join(map(str, steps))} steps in {seconds:.0f}s -> {out / f'{name}.ckpt'}")
+        shipped = load_system(out / f"{name}.ckpt", COMPONENTS[name], name)  # checked: the float16 file
         records[name] = {
-            "system": type(run.system).__name__, "recipe": recipe.overlays(), "stages": [list(s) for s in recipe.stages],
+            "system": type(run.system).__name__, "recipe": recipe.overlays(),
+            "stages": [list(stage) for stage in recipe.stages],
             "steps": steps, "train_seconds": round(seconds, 1), "machine": machine_name(), "seed": seed,
             "world": str(run.datamodule.hparams.get("texture", "procedural")),
-            "check": {**result, "baseline_name": recipe.check.baseline, "model_name": recipe.check.model,
-                      "seconds": round(time.perf_counter() - t0, 1)},
+            "check": _checked(name, shipped, run.datamodule, recipe, items, log),
             "bytes": (out / f"{name}.ckpt").stat().st_size,
         }  # fmt: skip
-        verdict = "beats" if result["beats"] else "DOES NOT beat"
-        log(f"      {name}: {'+'.join(map(str, steps))} steps in {seconds:.0f}s; {recipe.check.model} {verdict} "
-            f"{recipe.check.baseline} on {result['items']} test items ({recipe.check.metric} {result['model']:.4f} "
-            f"against {result['baseline']:.4f}) -> {out / f'{name}.ckpt'}")  # fmt: skip
         _write_set(out, records)
     total = sum(r["bytes"] for r in records.values())
     if total > SIZE_LIMIT:
@@ -257,17 +252,25 @@ def check_weights(
         raise ValueError(f"components {unknown} are not in {folder / CARD}; it lists {list(records)}")
     for name in chosen:
         record, recipe = records[name], recipes[name]
-        count = int(items or record["check"]["items"])
         system = load_system(folder / f"{name}.ckpt", COMPONENTS[name], name)
-        t0 = time.perf_counter()
-        result = check_component(system, recipe_datamodule(recipe, record["seed"], configs), recipe.check, count)
-        record["check"] = {**result, "baseline_name": recipe.check.baseline, "model_name": recipe.check.model,
-                           "seconds": round(time.perf_counter() - t0, 1)}  # fmt: skip
-        verdict = "beats" if result["beats"] else "DOES NOT beat"
-        log(f"      {name}: {recipe.check.model} {verdict} {recipe.check.baseline} on {result['items']} test items "
-            f"({recipe.check.metric} {result['model']:.4f} against {result['baseline']:.4f})")  # fmt: skip
+        datamodule = recipe_datamodule(recipe, record["seed"], configs)
+        record["check"] = _checked(name, system, datamodule, recipe, int(items or record["check"]["items"]), log)
     _write_set(folder, records)
     return records
+
+
+def _checked(
+    name: str, system: pl.LightningModule, datamodule: pl.LightningDataModule, recipe: ComponentRecipe, items: int,
+    log: Callable[[str], None],
+) -> dict[str, Any]:  # fmt: skip
+    """:func:`check_component` as the card records it, with a line saying how it went."""
+    t0 = time.perf_counter()
+    result = check_component(system, datamodule, recipe.check, items)
+    check = recipe.check
+    log(f"      {name}: {check.model} {'beats' if result['beats'] else 'DOES NOT beat'} {check.baseline} on "
+        f"{result['items']} test items ({check.metric} {result['model']:.4f} against {result['baseline']:.4f})")
+    return {**result, "baseline_name": check.baseline, "model_name": check.model,
+            "seconds": round(time.perf_counter() - t0, 1)}  # fmt: skip
 
 
 def _read_card(folder: Path) -> dict[str, dict[str, Any]]:
@@ -312,9 +315,10 @@ def write_card(folder: str | Path, records: dict[str, dict[str, Any]]) -> Path:
         c = r["check"]
         lines.append(
             f"| {name} | {r['system']} | {r['recipe']} | {'+'.join(map(str, r['steps']))} | "
-            f"{r['train_seconds'] / 60:.1f} min ({r.get('machine', '?')}) | {r['world']} | {c['metric']}: {c['model_name']} against "
-            f"{c['baseline_name']} ({c['items']}, test_seed {c['test_seed']}) | {c['model']:.4f} | {c['baseline']:.4f} | "
-            f"{r['bytes'] / 2**20:.2f} MiB |"
+            f"{r['train_seconds'] / 60:.1f} min ({r.get('machine', '?')}) | {r['world']} | "
+            f"{c['metric']}: {c['model_name']} against {c['baseline_name']} "
+            f"({c['items']}, test_seed {c['test_seed']}) | "
+            f"{c['model']:.4f} | {c['baseline']:.4f} | {r['bytes'] / 2**20:.2f} MiB |"
         )  # fmt: skip
     lines += ["", f"Total: {sum(r['bytes'] for r in records.values()) / 2**20:.2f} MiB "
               f"(limit {SIZE_LIMIT / 2**20:.0f} MiB).", ""]  # fmt: skip

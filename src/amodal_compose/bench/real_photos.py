@@ -142,8 +142,9 @@ class RealPhotosTask(Task):
                     # onto another photo (no ground truth: timed, and shown when it is the figure's)
                     t0 = time.perf_counter()
                     centre = (other.image.shape[-1] / 2, other.image.shape[-2] / 2)
-                    pipe.compose(other.image, [ComposeInstance(recoloured, dilate(mask, ring), centre,
-                                                               fit_scale(mask, other.image), occluded=False)])  # fmt: skip
+                    placed = ComposeInstance(recoloured, dilate(mask, ring), centre, fit_scale(mask, other.image),
+                                             occluded=False)  # fmt: skip
+                    pipe.compose(other.image, [placed])
                     seconds[FULL].append(time.perf_counter() - t0)
                     ctx.log(f"[bench] real_photos seed {seed}: {photo.name}/{obj} "
                             f"{tuple(photo.image.shape[-2:])}: " + ", ".join(

@@ -79,7 +79,8 @@ class System(pl.LightningModule):
 
     def portable_checkpoint(self, crop: dict | None = None) -> dict[str, Any]:
         """This system as a checkpoint dict that ``load_from_checkpoint`` and the pipeline load (float32
-        CPU weights, integer buffers kept as they are, hyper-parameters, the ``amodal_compose`` entry with ``crop`` as its input crop)."""
+        CPU weights, integer buffers kept as they are, hyper-parameters, the ``amodal_compose`` entry with
+        ``crop`` as its input crop)."""
         meta = dict(getattr(self, "checkpoint_meta", None) or {})
         kept = meta.get("crop") if crop is None else crop
         meta.update(checkpoint_entry(type(self), kept or {}))

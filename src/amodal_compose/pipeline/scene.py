@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..algorithms.pcnet import union
 from ..ops.classic import telea_inpaint
 from ..ops.convert import as_image, as_mask
 from ..ops.graph import ancestors
@@ -247,8 +248,8 @@ class DeocclusionPipeline(TaskPipeline):
         img = as_image(image, "image", single=True)
         n = len(d.modal)
         order = d.order.clone()
-        reach = [torch.maximum(d.modal[k], d.modal[ancestors(d.order, k)].amax(0)) if ancestors(d.order, k)
-                 else d.modal[k] for k in range(n)]  # fmt: skip
+        # where each object can be: its visible pixels and its occluders' (eq. 4's grounded eraser)
+        reach = [torch.maximum(d.modal[k], union(d.modal, ancestors(d.order, k), d.modal[k])) for k in range(n)]
         layers = [torch.cat([d.layers[k, :3], d.layers[k, 3:] * reach[k]]) for k in range(n)]
         keep, edited, moved = list(range(n)), set(), set()
         extra: list[Tensor] = []

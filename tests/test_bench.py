@@ -171,24 +171,32 @@ def test_data_task_measures_the_generator_and_each_loader(tmp_path):
 
 
 def test_chained_tasks_train_each_stage_from_the_previous_one(tmp_path):
-    """amodal_mask: f_shape, PCNet-M's amodal rows and the Amodal-VAE chain with its Table 2 ablations;
-    object_removal: segmentation -> inpainters -> two joint trainings. Tiny budgets."""
+    """amodal_mask: f_shape and PCNet-M's amodal rows; amodal_vae: the Amodal-VAE chain with its Table 2
+    ablations, on the same instances; object_removal: segmentation -> inpainters -> two joint trainings.
+    Tiny budgets."""
     kwargs = dict(seeds=1, runs=tmp_path / "runs", overrides=TINY_DATA)
     rows = run_bench("amodal_mask", tmp_path / "out", **kwargs)
     by = {(r["method"], r["metric"]): r for r in rows}
-    for method in ("f_shape", "pcnet_m (grounded)", "amodal_vae", "amodal_vae (best of N)", "nearest_neighbour",
-                   "amodal_vae (without stage 3)", "amodal_vae (without stage 1)",
-                   "amodal_vae (without class conditioning)"):  # fmt: skip
+    for method in ("f_shape", "pcnet_m (grounded)", "pcnet_m (grounded, paper)", "raw", "convex", "convex_r"):
         assert 0.0 <= by[(method, "miou_invisible")]["value"] <= 1.0, method
-    assert "amodal_vae.yaml" in by[("amodal_vae", "miou_full")]["recipe"]
     # every row on the same pixels: one instance count for the whole table
-    assert {r["value"] for r in rows if r["metric"] == "count/all"} == {by[("samples", "count/all")]["value"]}
-    for method in ("pcnet_m (grounded, paper)", "raw", "convex", "convex_r"):
-        assert 0.0 <= by[(method, "miou_full")]["value"] <= 1.0
+    count = by[("samples", "count/all")]["value"]
+    assert {r["value"] for r in rows if r["metric"] == "count/all"} == {count}
+    assert by[("f_shape", "miou_full")]["steps"] > 0 and by[("convex", "miou_full")]["steps"] == 0
+    vae = run_bench("vae", tmp_path / "out", **kwargs)
+    by_vae = {(r["method"], r["metric"]): r for r in vae}
+    for method in ("amodal_vae", "amodal_vae (best of N)", "nearest_neighbour", "amodal_vae (without stage 3)",
+                   "amodal_vae (without stage 1)", "amodal_vae (without class conditioning)", "convex"):  # fmt: skip
+        assert 0.0 <= by_vae[(method, "miou_invisible")]["value"] <= 1.0, method
+    assert "amodal_vae.yaml" in by_vae[("amodal_vae", "miou_full")]["recipe"]
+    # the same instances and pixels as amodal_mask's table: its classical rows agree to the digit
+    assert {r["value"] for r in vae if r["metric"] == "count/all"} == {count}
+    assert by_vae[("convex", "miou_invisible")]["value"] == by[("convex", "miou_invisible")]["value"]
     # the full chain's time is its three stages'; without stage 3 it is the same first two
-    assert by[("amodal_vae", "train_seconds")]["value"] > by[("amodal_vae (without stage 3)", "train_seconds")]["value"]
+    assert by_vae[("amodal_vae", "train_seconds")]["value"] > by_vae[("amodal_vae (without stage 3)",
+                                                                      "train_seconds")]["value"]  # fmt: skip
     for stage in ("stage1", "stage2"):
-        assert (tmp_path / "runs" / "amodal_mask" / "amodal_vae" / "seed0" / "default" / f"{stage}.ckpt").is_file()
+        assert (tmp_path / "runs" / "amodal_vae" / "seed0" / "default" / f"{stage}.ckpt").is_file()
     removal = run_bench("object_removal", tmp_path / "out", **kwargs)
     methods = {r["method"] for r in removal}
     assert {"joint", "joint+MEL", "inpainter, gt mask", "telea, segmentation mask"} <= methods

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from . import (
     amodal_mask,
+    amodal_vae,
     composition,
     content_completion,
     data,
@@ -27,8 +28,8 @@ __all__ = ["TASKS", "ALIASES", "run_bench", "resolve_tasks"]
 
 TASKS: dict[str, Task] = {
     t.name: t
-    for t in (amodal_mask.TASK, composition.TASK, content_completion.CONTENT, content_completion.PCNET_C,
-              ordering.TASK, object_removal.TASK, data.TASK, pipeline_speed.TASK, deocclusion_speed.TASK,
+    for t in (amodal_mask.TASK, amodal_vae.TASK, composition.TASK, content_completion.CONTENT,
+              content_completion.PCNET_C, ordering.TASK, object_removal.TASK, data.TASK, pipeline_speed.TASK, deocclusion_speed.TASK,
               real_photos.TASK)
 }
 

@@ -6,12 +6,10 @@ pipelines do), on the instances every method takes (:func:`scene_frame_scores`).
 * f_shape (AMICO section 3.3; recipe ``amodal_mask.yaml``);
 * PCNet-M (recipe ``pcnet_m.yaml``): eq. 4 as the paper writes it (one view; grounded in eq. 3's order,
   and non-grounded), and with the recipe's views and order (its grounded and non-grounded rows);
-* Amodal-VAE (Ling et al.), trained in its three chained stages (chain ``amodal_vae.yaml``): the
-  posterior mode, the best of N posterior samples by visible IoU, the nearest-neighbour baseline, and
-  the Table 2 ablations the chain lists;
 * ``raw``, ``convex`` and ``convex_r`` (grounded in PCNet-M's recipe order).
 
-Rows carry their recipe; a chain's ``train_seconds`` is the sum of its stages'.
+Amodal-VAE has a task of its own (:mod:`~amodal_compose.bench.amodal_vae`), scored on the same test
+instances and pixels, so that each task trains within the bench's time per task.
 """
 
 from __future__ import annotations
@@ -24,7 +22,7 @@ from ..baselines import amodal_convex, amodal_convex_refined
 from ..metrics import MethodMetrics, mask_metrics
 from ..ops.masks import SquareBox, paste_square
 from ..structures import Keys
-from .runner import BenchContext, LearnedTask, Recipe, TrainedRun, aggregate, read_recipe, save_run
+from .runner import BenchContext, LearnedTask, Recipe, TrainedRun, aggregate
 
 MASK_METRICS = ("miou_full", "miou_invisible")
 PCNET_ROWS = ("pcnet_m (grounded, paper)", "pcnet_m (non-grounded, paper)", "pcnet_m (grounded)",
@@ -52,33 +50,40 @@ def _crop_masks(run: TrainedRun, methods: dict[str, str], batch_size: int = 64) 
     return out
 
 
-def scene_frame_scores(crop_runs: Sequence[tuple[TrainedRun, dict[str, str]]], pcnet: TrainedRun) -> dict:
+def scene_frame_scores(
+    crop_runs: Sequence[tuple[TrainedRun, dict[str, str]]], pcnet: TrainedRun | None = None,
+) -> dict:  # fmt: skip
     """One seed's pooled full / invisible mIoU of every method on the same pixels: the occluded instances
     that every crop-based run scores (its test items), each method's mask in the scene frame, against
-    the scene's amodal mask. PCNet-M's masks and ``raw`` / ``convex`` / ``convex_r`` are made in the
-    scene frame. Returns ``{(row, metric): value}`` (``("samples", "count/all")``: the instances)."""
+    the scene's amodal mask. ``raw`` / ``convex`` and, given a PCNet-M run, its masks and ``convex_r``
+    (grounded in its order) are made in the scene frame. Returns ``{(row, metric): value}``
+    (``("samples", "count/all")``: the instances)."""
     crops = [_crop_masks(run, methods) for run, methods in crop_runs]
     common = sorted(set.intersection(*(set(c) for c in crops)))
     scenes = crop_runs[0][0].datamodule.dataset("test").scenes
     source = {row: crop for crop, (_, methods) in zip(crops, crop_runs) for row in methods.values()}
     rows = list(source)
-    metrics = MethodMetrics((*rows, *PCNET_ROWS, "raw", "convex", "convex_r"), mask_metrics)
-    system = pcnet.system.eval()
+    scene_rows = (*PCNET_ROWS, "raw", "convex", "convex_r") if pcnet is not None else ("raw", "convex")
+    metrics = MethodMetrics((*rows, *scene_rows), mask_metrics)
+    system = pcnet.system.eval() if pcnet is not None else None
     by_scene: dict[int, list[int]] = {}
     for i, k in common:
         by_scene.setdefault(i, []).append(k)
     for i, ks in by_scene.items():
         scene = scenes[i]
         modal, cats, gt = scene.modal_masks(), scene.categories(), scene.amodal_masks()
-        order = system.order(scene.image, modal, cats)
-        paper_order = system.order(scene.image, modal, cats, mirror=False, scales=(1.0,), context=0, cycles="keep")
-        made = {
-            "pcnet_m (grounded, paper)": system.amodal(scene.image, modal, paper_order, cats, mirror=False),
-            "pcnet_m (non-grounded, paper)": system.amodal(scene.image, modal, None, cats, mirror=False),
-            "pcnet_m (grounded)": system.amodal(scene.image, modal, order, cats),
-            "pcnet_m (non-grounded)": system.amodal(scene.image, modal, None, cats),
-            "raw": modal, "convex": amodal_convex(modal), "convex_r": amodal_convex_refined(modal, order),
-        }  # fmt: skip
+        made = {"raw": modal, "convex": amodal_convex(modal)}
+        if system is not None:
+            order = system.order(scene.image, modal, cats)
+            paper_order = system.order(scene.image, modal, cats, mirror=False, scales=(1.0,), context=0,
+                                       cycles="keep")  # fmt: skip
+            made |= {
+                "pcnet_m (grounded, paper)": system.amodal(scene.image, modal, paper_order, cats, mirror=False),
+                "pcnet_m (non-grounded, paper)": system.amodal(scene.image, modal, None, cats, mirror=False),
+                "pcnet_m (grounded)": system.amodal(scene.image, modal, order, cats),
+                "pcnet_m (non-grounded)": system.amodal(scene.image, modal, None, cats),
+                "convex_r": amodal_convex_refined(modal, order),
+            }  # fmt: skip
         preds = {row: made[row][ks].float() for row in made}
         for row in rows:
             preds[row] = torch.stack([source[row][(i, k)][row] for k in ks])
@@ -89,78 +94,42 @@ def scene_frame_scores(crop_runs: Sequence[tuple[TrainedRun, dict[str, str]]], p
         values[(method, metric)] = float(value)
     return values
 
-VAE_METHODS = ("amodal_vae", "amodal_vae (best of N)", "nearest_neighbour")
-#: ablation -> (train stage 1?, stage-2 arguments, arguments of every stage, evaluate stage 3?)
-ABLATIONS = {
-    "without stage 3": (True, (), (), False),
-    "without stage 1": (False, ("--model.init_args.train_decoder", "true"), (), True),
-    "without class conditioning": (True, (), ("--model.init_args.net.init_args.embed", "0"), True),
-}
-
 
 class AmodalMaskTask(LearnedTask):
     def __init__(self) -> None:
         super().__init__("amodal_mask", [Recipe("amodal_mask.yaml"), Recipe("pcnet_m.yaml", ("miou",))],
                          aliases=("shape",))  # fmt: skip
-        self.chain = "amodal_vae.yaml"
-
-    @property
-    def recipe_files(self) -> list[str]:
-        return [*super().recipe_files, self.chain]
-
-    def vae_chain(
-        self, ctx: BenchContext, seed: int, stage1: bool = True, stage2_args=(), common=(), stage3: bool = True,
-    ) -> tuple[TrainedRun, float]:  # fmt: skip
-        """One seed of the Amodal-VAE chain: the last stage's run and the chain's training seconds."""
-        files = [ctx.recipes / f for f in read_recipe(ctx.recipes / self.chain)["stages"]]
-        folder = ctx.runs / self.name / "amodal_vae" / f"seed{seed}" / ("embed0" if common else "default")
-        runs, init = [], []
-        if stage1:
-            runs.append(ctx.trained(files[0], seed, extra=common, test=False))  # no row reports stage 1
-            init = ["--model.init_args.init_from", str(save_run(runs[-1], folder / "stage1.ckpt"))]
-        two_args = (*common, *init, *stage2_args)
-        runs.append(ctx.trained(files[1], seed, extra=two_args, test=not stage3))  # scored when it ends the chain
-        if stage3:
-            tag = "scratch" if not stage1 else ""
-            ckpt = save_run(runs[-1], folder / f"stage2{tag}.ckpt")
-            runs.append(ctx.trained(files[2], seed, extra=(*common, "--model.init_args.init_from", str(ckpt))))
-        return runs[-1], sum(r.train_seconds for r in runs)
 
     def run(self, ctx: BenchContext) -> list[dict]:
         shape_recipe, pcnet_recipe = self.recipes
         shape = [ctx.trained(ctx.recipes / shape_recipe.file, seed) for seed in range(ctx.seeds)]
         pcnet = [ctx.trained(ctx.recipes / pcnet_recipe.file, seed) for seed in range(ctx.seeds)]
-        chain = read_recipe(ctx.recipes / self.chain)
-        full = [self.vae_chain(ctx, seed) for seed in range(ctx.seeds)]
         rows = [r for r in self.rows(shape, shape_recipe) + self.rows(pcnet, pcnet_recipe) if r["split"] != "test"]
-        rows += [r for r in self.rows([r for r, _ in full], Recipe(self.chain, methods=VAE_METHODS),
-                                      [s for _, s in full]) if r["split"] != "test"]  # fmt: skip
-        per_seed_runs = [[(shape[i], {"f_shape": "f_shape"}), (full[i][0], {m: m for m in VAE_METHODS})]
-                         for i in range(ctx.seeds)]  # fmt: skip
-        for name in chain.get("ablations") or []:
-            if name not in ABLATIONS:
-                raise ValueError(f"{self.chain}: unknown ablation {name!r}; known: {sorted(ABLATIONS)}")
-            stage1, two_args, common, stage3 = ABLATIONS[name]
-            done = [self.vae_chain(ctx, seed, stage1, two_args, common, stage3) for seed in range(ctx.seeds)]
-            label = f"amodal_vae ({name})"
-            rows += [r for r in self.rows([r for r, _ in done], Recipe(self.chain, methods=("amodal_vae",), label=name),
-                                          [s for _, s in done]) if r["split"] != "test"]  # fmt: skip
-            for i, (run, _) in enumerate(done):
-                per_seed_runs[i].append((run, {"amodal_vae": label}))
-        per_seed = [scene_frame_scores(runs, pcnet[i]) for i, runs in enumerate(per_seed_runs)]
-        scored = aggregate(self.name, per_seed, "test", shape[0].steps, int(shape[0].datamodule.hparams["image_size"]))
-        test_seed = shape[0].datamodule.hparams.get("test_seed")
-        for row in scored:
-            method = row["method"]
-            run = pcnet[0] if method.startswith("pcnet_m") else full[0][0] if method in VAE_METHODS else shape[0]
-            row["recipe"] = "amodal_mask.yaml, pcnet_m.yaml, amodal_vae.yaml"
-            row["test_seed"] = test_seed
-            row["steps"] = 0 if method in ("raw", "convex", "convex_r", "samples") else run.steps
-        return scored + rows
+        per_seed = [scene_frame_scores([(shape[i], {"f_shape": "f_shape"})], pcnet[i]) for i in range(ctx.seeds)]
+        return scored_rows(self.name, per_seed, shape[0], {"pcnet_m": pcnet[0], "f_shape": shape[0]},
+                           "amodal_mask.yaml, pcnet_m.yaml") + rows  # fmt: skip
 
     def image_size(self, run: TrainedRun) -> int:
-        return int(run.datamodule.hparams.get("crop_size", 64))
+        return crop_size(run)
+
+
+def crop_size(run: TrainedRun) -> int:
+    """The crop size a crop-based run's rows are reported at."""
+    return int(run.datamodule.hparams.get("crop_size", 64))
+
+
+def scored_rows(task: str, per_seed: list[dict], first: TrainedRun, runs: dict[str, TrainedRun], recipe: str) -> list[dict]:
+    """The test rows of :func:`scene_frame_scores` over the seeds: each row's steps from the run its
+    method's name starts with (``runs``; none for the classical rows), the recipes and the test seed."""
+    scored = aggregate(task, per_seed, "test", first.steps, crop_size(first))
+    test_seed = first.datamodule.hparams.get("test_seed")
+    for row in scored:
+        run = next((r for prefix, r in runs.items() if row["method"].startswith(prefix)), None)
+        row["recipe"] = recipe
+        row["test_seed"] = test_seed
+        row["steps"] = run.steps if run is not None else 0
+    return scored
 
 
 TASK = AmodalMaskTask()
-__all__ = ["TASK", "AmodalMaskTask"]
+__all__ = ["TASK", "AmodalMaskTask", "crop_size", "scene_frame_scores", "scored_rows"]

@@ -118,7 +118,9 @@ def crop_size(run: TrainedRun) -> int:
     return int(run.datamodule.hparams.get("crop_size", 64))
 
 
-def scored_rows(task: str, per_seed: list[dict], first: TrainedRun, runs: dict[str, TrainedRun], recipe: str) -> list[dict]:
+def scored_rows(
+    task: str, per_seed: list[dict], first: TrainedRun, runs: dict[str, TrainedRun], recipe: str,
+) -> list[dict]:  # fmt: skip
     """The test rows of :func:`scene_frame_scores` over the seeds: each row's steps from the run its
     method's name starts with (``runs``; none for the classical rows), the recipes and the test seed."""
     scored = aggregate(task, per_seed, "test", first.steps, crop_size(first))

@@ -48,6 +48,7 @@ def test_make_row_aggregates_seeds():
     assert make_row("t", "m", "psnr", [float("nan")])["value"] is None
     md = markdown([row, single])
     assert "22.0000 ± 2.0000" in md and "| m | psnr | 20.0000 |" in md
+    assert md.count('<a id="t"></a>') == 1  # one anchor per task, for links to results.md#t
 
 
 def test_learned_task_scores_test_once_per_seed_on_the_same_items(tmp_path):
@@ -171,8 +172,8 @@ def test_data_task_measures_the_generator_and_each_loader(tmp_path):
 
 
 def test_chained_tasks_train_each_stage_from_the_previous_one(tmp_path):
-    """amodal_mask: f_shape and PCNet-M's amodal rows; amodal_vae: the Amodal-VAE chain with its Table 2
-    ablations, on the same instances; object_removal: segmentation -> inpainters -> two joint trainings.
+    """amodal_mask: f_shape and PCNet-M's amodal rows; amodal_vae(_ablations): the Amodal-VAE chain (with
+    its Table 2 ablations), on the same instances; object_removal: segmentation -> inpainters -> two joint trainings.
     Tiny budgets."""
     kwargs = dict(seeds=1, runs=tmp_path / "runs", overrides=TINY_DATA)
     rows = run_bench("amodal_mask", tmp_path / "out", **kwargs)
@@ -183,7 +184,8 @@ def test_chained_tasks_train_each_stage_from_the_previous_one(tmp_path):
     count = by[("samples", "count/all")]["value"]
     assert {r["value"] for r in rows if r["metric"] == "count/all"} == {count}
     assert by[("f_shape", "miou_full")]["steps"] > 0 and by[("convex", "miou_full")]["steps"] == 0
-    vae = run_bench("vae", tmp_path / "out", **kwargs)
+    assert not [r for r in run_bench("vae", tmp_path / "out", **kwargs) if "without" in r["method"]]
+    vae = run_bench("vae_ablations", tmp_path / "out", **kwargs)
     by_vae = {(r["method"], r["metric"]): r for r in vae}
     for method in ("amodal_vae", "amodal_vae (best of N)", "nearest_neighbour", "amodal_vae (without stage 3)",
                    "amodal_vae (without stage 1)", "amodal_vae (without class conditioning)", "convex"):  # fmt: skip

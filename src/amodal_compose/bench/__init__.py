@@ -28,9 +28,9 @@ __all__ = ["TASKS", "ALIASES", "run_bench", "resolve_tasks"]
 
 TASKS: dict[str, Task] = {
     t.name: t
-    for t in (amodal_mask.TASK, amodal_vae.TASK, composition.TASK, content_completion.CONTENT,
-              content_completion.PCNET_C, ordering.TASK, object_removal.TASK, data.TASK, pipeline_speed.TASK,
-              deocclusion_speed.TASK, real_photos.TASK)
+    for t in (amodal_mask.TASK, amodal_vae.TASK, amodal_vae.ABLATIONS_TASK, composition.TASK,
+              content_completion.CONTENT, content_completion.PCNET_C, ordering.TASK, object_removal.TASK,
+              data.TASK, pipeline_speed.TASK, deocclusion_speed.TASK, real_photos.TASK)
 }
 
 #: short names accepted by ``make bench BENCH=...``.

@@ -603,8 +603,12 @@ def markdown(rows: list[dict]) -> str:
     tasks, the val learning curve (steps as columns)."""
     out = ["# Bench report", "", "Values are means over `seeds` training seeds ± their sample standard "
            "deviation; `test` rows are scored once, after training; curves are on `val`.", ""]  # fmt: skip
+    anchored = set()
     for task, world in dict.fromkeys(table_key(r) for r in rows):
         trs = [r for r in rows if table_key(r) == (task, world)]
+        if task not in anchored:  # links to a task (``results.md#<task>``) land on its first table
+            out += [f'<a id="{task}"></a>', ""]
+            anchored.add(task)
         out += [f"## {task} ({world} world)" if world in WORLD_LABELS else f"## {task}", ""]
         facts = [WORLD_LABELS[world]] if world in WORLD_LABELS else []
         seeds = sorted({r["test_seed"] for r in trs if r.get("test_seed") is not None})

@@ -42,8 +42,10 @@ WEIGHTS ?=
 weights: install
 	$(BIN)/amodal-compose weights --out weights --components "$(WEIGHTS)"
 
+# RESUME=1: reuse the trainings an interrupted run finished (same recipe, arguments and code)
+RESUME ?=
 bench: install
-	$(BIN)/amodal-compose bench --task $(BENCH) --seeds $(SEEDS) --out reports
+	$(BIN)/amodal-compose bench --task $(BENCH) --seeds $(SEEDS) --out reports $(if $(RESUME),--resume)
 
 # merge reports/bench.json into docs/results.{json,md}, the committed home of every result
 results: install

@@ -51,6 +51,26 @@ def test_make_row_aggregates_seeds():
     assert md.count('<a id="t"></a>') == 1  # one anchor per task, for links to results.md#t
 
 
+def test_resume_reuses_a_finished_training_only_under_its_fingerprint(tmp_path):
+    """``bench --resume``: a second request for the same recipe, seed and arguments loads the stored
+    weights (no training) and scores them afresh; another seed or argument trains."""
+    logs: list[str] = []
+    ctx = BenchContext(runs=tmp_path, log=logs.append, resume=True)
+    recipe = find_recipes() / "amodal_mask.yaml"
+    first = train_and_test("amodal_mask", recipe, 0, ctx, overrides=TINY)
+    assert not [m for m in logs if "reusing" in m] and list((tmp_path / "amodal_mask" / "seed0").glob("trained-*.pt"))
+    again = train_and_test("amodal_mask", recipe, 0, ctx, overrides=TINY)
+    assert len([m for m in logs if "reusing" in m]) == 1
+    assert (again.steps, again.train_seconds, again.curve) == (first.steps, first.train_seconds, first.curve)
+    for a, b in zip(first.system.state_dict().values(), again.system.state_dict().values()):
+        assert torch.equal(a, b)
+    assert again.test == first.test  # the same weights, scored again
+    logs.clear()
+    train_and_test("amodal_mask", recipe, 0, ctx, overrides=[*TINY, "--trainer.max_steps", "3"])
+    train_and_test("amodal_mask", recipe, 0, BenchContext(runs=tmp_path, log=logs.append), overrides=TINY)
+    assert not [m for m in logs if "reusing" in m]  # another argument, or no --resume: trained
+
+
 def test_learned_task_scores_test_once_per_seed_on_the_same_items(tmp_path):
     """Two seeds of the shape recipe at a tiny budget: the baselines are scored on the same test items
     for both seeds (no spread), the trained network differs between seeds, and the reported rows are

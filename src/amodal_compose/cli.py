@@ -112,7 +112,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     overrides = tuple(a for path in args.config for a in ("--config", path))
     if args.texture:
         overrides += ("--data.init_args.texture", args.texture)
-    rows = run_bench(args.task, args.out, seeds=args.seeds, recipes=args.recipes, runs=args.runs, overrides=overrides)
+    rows = run_bench(args.task, args.out, seeds=args.seeds, recipes=args.recipes, runs=args.runs, overrides=overrides,
+                     resume=args.resume)  # fmt: skip
     for r in rows:
         if not r["metric"].startswith("curve/"):
             spread = f" ± {r['std']}" if r["seeds"] > 1 and r["std"] is not None else ""
@@ -465,7 +466,10 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--seeds", type=int, default=1, help="training seeds per learned task (mean and spread)")
     bench.add_argument("--recipes", default=None, help="folder of the recipes (default: lightning_configs/bench)")
     bench.add_argument("--out", default="reports")
-    bench.add_argument("--runs", default="runs/bench", help="the learned runs' folder (chained stages' checkpoints)")
+    bench.add_argument("--runs", default="runs/bench", help="the learned runs' folder (each finished training, "
+                       "chained stages' checkpoints)")  # fmt: skip
+    bench.add_argument("--resume", action="store_true", help="reuse the trainings an earlier run finished in --runs "
+                       "with the same recipe, arguments and code (an interrupted bench goes on where it stopped)")
     bench.add_argument("--config", action="append", default=[], help="a LightningCLI config applied over every "
                        "recipe (repeatable), e.g. lightning_configs/debug/tiny_data.yaml for a smoke run")  # fmt: skip
     bench.add_argument("--texture", choices=TEXTURES, default=None,

@@ -48,18 +48,20 @@ def resolve_tasks(task: str) -> list[str]:
 
 def run_bench(
     task: str = "all", out_dir: str | Path = "reports", seeds: int = 1, recipes: str | Path | None = None,
-    runs: str | Path = "runs/bench", overrides: tuple[str, ...] = (),
+    runs: str | Path = "runs/bench", overrides: tuple[str, ...] = (), resume: bool = False,
 ) -> list[dict]:  # fmt: skip
     """Run tasks (see :func:`resolve_tasks`) with ``seeds`` training seeds each and write the report
     (each task's rows replace its old ones) and, for learned tasks, PNG figures of test items under
     ``<out_dir>/figures``. Returns the new rows, with ``seconds``, ``cpu_seconds`` and ``steal_share`` rows
     per task (see :class:`~amodal_compose.bench.runner.Stopwatch`).
-    ``overrides``: LightningCLI arguments added to every learned run (tests use a tiny budget)."""
+    ``overrides``: LightningCLI arguments added to every learned run (tests use a tiny budget).
+    ``resume``: reuse the trainings an earlier run finished under ``runs`` with the same recipe, arguments
+    and code (:func:`~amodal_compose.bench.runner.run_fingerprint`); the test is scored again."""
     if seeds < 1:
         raise ValueError(f"seeds must be >= 1, got {seeds}")
     names = resolve_tasks(task)
     ctx = BenchContext(seeds=seeds, recipes=find_recipes(recipes), runs=Path(runs), overrides=tuple(overrides),
-                       figures=Path(out_dir) / "figures")  # fmt: skip
+                       figures=Path(out_dir) / "figures", resume=resume)  # fmt: skip
     rows = []
     run_facts = {"machine": machine_name(), "commit": commit_name(Path(__file__).parent)}
     for name in names:

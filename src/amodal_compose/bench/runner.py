@@ -18,6 +18,7 @@ seed's value. Baselines are recomputed for every seed on the same items, so thei
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import statistics
@@ -83,7 +84,8 @@ def instantiate(spec: dict[str, Any]) -> Any:
 class BenchContext:
     """What a task run needs: ``seeds`` learned runs, the recipe folder, a run folder, a printer,
     extra LightningCLI arguments applied to every learned run (``overrides``: e.g. the tests' tiny
-    budget), and the folder of the figures (``None``: none)."""
+    budget), the folder of the figures (``None``: none), and whether to reuse finished trainings
+    (``resume``; see :func:`train_and_test`)."""
 
     seeds: int = 1
     recipes: Path = field(default_factory=find_recipes)
@@ -91,6 +93,7 @@ class BenchContext:
     log: Callable[[str], None] = lambda msg: print(msg, flush=True)
     overrides: tuple[str, ...] = ()
     figures: Path | None = None
+    resume: bool = False
     cache: dict = field(default_factory=dict, repr=False)
     worlds: set = field(default_factory=set, repr=False)  # the textures of the current task's runs
 
@@ -300,17 +303,47 @@ def train_and_test(
     args = ["--config", str(recipe), "--seed_everything", str(seed), "--data.init_args.seed", str(seed),
             "--trainer.default_root_dir", str(run_dir), *overrides]  # fmt: skip
     cli = run_lightning_cli(args, run=False)
-    curve = _Curve(f"{task} seed {seed}", ctx.log)
-    cli.trainer.callbacks.append(curve)
-    with training_threads(getattr(cli.datamodule, "num_workers", 0)):
-        t0 = time.perf_counter()
-        cli.trainer.fit(cli.model, cli.datamodule)
-        seconds = time.perf_counter() - t0
-    run = TrainedRun(seed, cli.model, cli.datamodule, seconds, cli.trainer.global_step, {}, curve.points,
-                     cli.trainer.accelerator, run_dir)  # fmt: skip
+    store = run_dir / f"trained-{run_fingerprint(recipe, args)[:16]}.pt"
+    if ctx.resume and store.is_file():
+        done = torch.load(store, map_location="cpu", weights_only=True)
+        cli.model.load_state_dict(done["state_dict"])
+        ctx.log(f"[bench] {task} seed {seed}: reusing {store} ({done['steps']} steps)")
+        curve = [(int(step), dict(values)) for step, values in done["curve"]]
+        run = TrainedRun(seed, cli.model, cli.datamodule, float(done["seconds"]), int(done["steps"]), {}, curve,
+                         cli.trainer.accelerator, run_dir)  # fmt: skip
+    else:
+        curve = _Curve(f"{task} seed {seed}", ctx.log)
+        cli.trainer.callbacks.append(curve)
+        with training_threads(getattr(cli.datamodule, "num_workers", 0)):
+            t0 = time.perf_counter()
+            cli.trainer.fit(cli.model, cli.datamodule)
+            seconds = time.perf_counter() - t0
+        run = TrainedRun(seed, cli.model, cli.datamodule, seconds, cli.trainer.global_step, {}, curve.points,
+                         cli.trainer.accelerator, run_dir)  # fmt: skip
+        store.parent.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().cpu() for k, v in cli.model.state_dict().items()}
+        torch.save({"state_dict": state, "seconds": seconds, "steps": run.steps, "curve": run.curve}, store)
     if test:
         run.test.update(score_run(run, variants))
     return run
+
+
+def run_fingerprint(recipe: Path, args: Sequence[str]) -> str:
+    """What a finished training depends on, hashed: the recipe's text, the LightningCLI arguments, the
+    files they name (configs, a chained stage's starting checkpoint) and the package's source code. A run
+    is reused (``bench --resume``) only under the same fingerprint, so a changed recipe, seed, override,
+    starting point or line of code trains afresh."""
+    digest = hashlib.sha256()
+    digest.update(Path(recipe).read_bytes())
+    digest.update(json.dumps([str(a) for a in args]).encode())
+    for arg in args:
+        if Path(str(arg)).is_file():
+            digest.update(Path(str(arg)).read_bytes())
+    package = Path(__file__).resolve().parents[1]
+    for source in sorted(package.rglob("*.py")):
+        digest.update(str(source.relative_to(package)).encode())
+        digest.update(source.read_bytes())
+    return digest.hexdigest()
 
 
 def score_run(run: TrainedRun, variants: dict[str, dict[str, Any]] | None = None) -> dict[str, dict[str, float]]:

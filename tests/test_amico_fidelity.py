@@ -73,6 +73,25 @@ def test_composition_pairs_recolour_the_whole_image_before_the_cut():
     assert ring.sum() > 0  # a background ring is inside the cut, recoloured like the object
 
 
+def test_unchanged_pairs_need_no_change_and_leave_the_other_draws_alone():
+    """``unchanged_share`` (not in the paper): such a pair's layer is the input itself, its cut coarse
+    (``"ring"``, the ring the true background) or the visible mask (``"exact"``); eq. 5 pairs stay."""
+    scenes = SyntheticScenes(6, 64, "val")
+    eq5 = CompositionPairs(scenes, 64, min_dilation=10, max_dilation=10, train=True)
+    ring = CompositionPairs(scenes, 64, min_dilation=10, max_dilation=10, unchanged_share=1.0, train=True)
+    exact = CompositionPairs(scenes, 64, min_dilation=10, max_dilation=10, unchanged_share=1.0,
+                             unchanged_cut="exact", train=True)  # fmt: skip
+    for index in range(3):
+        a, r, e = eq5[index], ring[index], exact[index]
+        assert torch.equal(r[Keys.OBJECT_MASK], a[Keys.OBJECT_MASK])  # the same cut draw
+        assert not torch.allclose(a[Keys.OBJECT_IMAGE], a[Keys.TARGET] * a[Keys.OBJECT_MASK])  # eq. 5 recolours
+        torch.testing.assert_close(r[Keys.OBJECT_IMAGE], r[Keys.TARGET] * r[Keys.OBJECT_MASK])
+        assert torch.equal(e[Keys.OBJECT_MASK], e[Keys.MODAL_MASK])
+        torch.testing.assert_close(e[Keys.OBJECT_IMAGE], e[Keys.TARGET] * e[Keys.MODAL_MASK])
+    with pytest.raises(ValueError, match="unchanged_cut"):
+        CompositionPairs(scenes, 64, unchanged_cut="loose")
+
+
 def test_affine_color_head_starts_as_the_identity_and_learns():
     net = CompositionNet(**TINY, color_head="affine")
     bg, obj = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)

@@ -328,10 +328,11 @@ class CompositionDataModule(SceneDataModule):
         eval_color_change: the same for validation and test.
         color_strength: colour-change strength range for training (paper: full transfer, 1).
         eval_color_strength: the same for validation and test.
-        unchanged_share: the share of training pairs that need no change (no colour change; the cut's
-            ring is the background), so the network learns to leave a correct object alone (not in the
-            paper; see :class:`~amodal_compose.data.pairs.CompositionPairs`). Validation and test keep
-            the eq. 5 pairs.
+        unchanged_share, unchanged_cut: the share of training pairs that need no colour change, and
+            their cut (``"ring"``: coarse, its ring the background; ``"exact"``: the visible mask), so the
+            network learns to leave a correct object alone (not in the paper; see
+            :class:`~amodal_compose.data.pairs.CompositionPairs`). Validation and test keep the eq. 5
+            pairs.
         **kwargs: the scene-source and loader arguments of :class:`SceneDataModule`.
 
     Example:
@@ -354,6 +355,7 @@ class CompositionDataModule(SceneDataModule):
         color_strength: tuple[float, float] = (1.0, 1.0),
         eval_color_strength: tuple[float, float] = (1.0, 1.0),
         unchanged_share: float = 0.0,
+        unchanged_cut: Literal["ring", "exact"] = "ring",
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
@@ -367,13 +369,14 @@ class CompositionDataModule(SceneDataModule):
         self.color_strength = {True: tuple(color_strength), False: tuple(eval_color_strength)}
         self.color_change = {True: color_change, False: eval_color_change}
         self.unchanged_share = {True: float(unchanged_share), False: 0.0}
+        self.unchanged_cut = unchanged_cut
 
     def make_dataset(self, scenes: Dataset, train: bool) -> Dataset:
         lo, hi = self.dilation[train]
         return CompositionPairs(
             scenes, **self.pair_args, min_dilation=lo, max_dilation=hi, color_change=self.color_change[train],
             color_strength=self.color_strength[train], unchanged_share=self.unchanged_share[train],
-            **self.item_args(train),
+            unchanged_cut=self.unchanged_cut, **self.item_args(train),
         )  # fmt: skip
 
 

@@ -116,9 +116,11 @@ class CompositionPairs(InstanceDataset):
             inside the coarse cut carries the same change as the object.
         color_strength: range of the change's strength (0 = none, 1 = full).
         unchanged_share: the share of items whose object needs no change (not in the paper): no colour
-            change and a cut whose ring is the true background, so the right layer is the input itself.
-            Eq. 5 always recolours, so a network trained on it alone never learns to leave a correct
-            object alone; drawn per item (purpose ``"unchanged"``), the other draws are unaffected.
+            change, so the right layer is the input itself. Eq. 5 always recolours, so a network trained
+            on it alone never learns to leave a correct object alone; drawn per item (purpose
+            ``"unchanged"``), the other draws are unaffected.
+        unchanged_cut: the cut of those items: ``"ring"``, the coarse cut (its ring is the true
+            background), or ``"exact"``, the visible mask itself (no cut to fix either).
         min_visible_pixels: instances with fewer visible pixels are not items.
         train, seed, augment, num_workers: see :class:`~amodal_compose.data.datasets.InstanceDataset`.
 
@@ -138,6 +140,7 @@ class CompositionPairs(InstanceDataset):
         color_change: Literal["reinhard", "tone", "mixed", "none"] = "reinhard",
         color_strength: tuple[float, float] = (1.0, 1.0),
         unchanged_share: float = 0.0,
+        unchanged_cut: Literal["ring", "exact"] = "ring",
         min_visible_pixels: int = 16,
         train: bool = False,
         seed: int = 0,
@@ -147,6 +150,9 @@ class CompositionPairs(InstanceDataset):
         if not 0.0 <= unchanged_share <= 1.0:
             raise ValueError(f"unchanged_share must lie in [0, 1], got {unchanged_share}")
         self.unchanged_share = float(unchanged_share)
+        if unchanged_cut not in ("ring", "exact"):
+            raise ValueError(f"unchanged_cut must be 'ring' or 'exact', got {unchanged_cut!r}")
+        self.unchanged_cut = unchanged_cut
         if background not in ("clean", "inpaint"):
             raise ValueError(f"background must be 'clean' or 'inpaint', got {background!r}")
         if not 0 <= min_dilation <= max_dilation:
@@ -185,6 +191,8 @@ class CompositionPairs(InstanceDataset):
             self.unchanged_share)  # fmt: skip
         if unchanged:  # nothing to fix: the object as it is (a clean background's ring is the background)
             recoloured = target
+            if self.unchanged_cut == "exact":
+                cut = m_c
         else:
             recoloured = crop_square(random_color_change(image, ref, self.color_change, g, strength), box, s)
         return {

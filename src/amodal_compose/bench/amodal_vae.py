@@ -44,11 +44,12 @@ class AmodalVAETask(LearnedTask):
             runs.append(ctx.trained(files[0], seed, extra=common, test=False))  # no row reports stage 1
             init = ["--model.init_args.init_from", str(save_run(runs[-1], folder / "stage1.ckpt"))]
         two_args = (*common, *init, *stage2_args)
-        runs.append(ctx.trained(files[1], seed, extra=two_args, test=not stage3))  # scored when it ends the chain
+        runs.append(ctx.trained(files[1], seed, extra=two_args, test=False))
         if stage3:
             tag = "scratch" if not stage1 else ""
             ckpt = save_run(runs[-1], folder / f"stage2{tag}.ckpt")
-            runs.append(ctx.trained(files[2], seed, extra=(*common, "--model.init_args.init_from", str(ckpt))))
+            runs.append(ctx.trained(files[2], seed, extra=(*common, "--model.init_args.init_from", str(ckpt)),
+                                    test=False))  # fmt: skip
         return runs[-1], sum(r.train_seconds for r in runs)
 
     def run(self, ctx: BenchContext) -> list[dict]:

@@ -2,6 +2,7 @@
 sampling and the evaluation rows."""
 
 import math
+import warnings
 
 import pytest
 import pytorch_lightning as pl
@@ -120,6 +121,33 @@ def test_three_stages_chain_by_checkpoint_and_stage_2_leaves_the_decoder_bit_ide
     fit(three, tiny_dm(3))
     for k, v in three.net.decoder.state_dict().items():
         assert torch.equal(v, one.net.decoder.state_dict()[k]), k
+
+
+def test_stage_3_warns_once_when_it_lowers_the_val_metric_below_its_start(tmp_path):
+    pl.seed_everything(0)
+    two = AmodalVAESystem(AmodalVAE(**TINY_NET), stage=2, train_decoder=True)
+    fit(two, tiny_dm(2))
+    three = AmodalVAESystem(AmodalVAE(**TINY_NET), stage=3, init_from=save(two, tmp_path / "stage2.ckpt"))
+    trainer = pl.Trainer(max_steps=2, val_check_interval=2, num_sanity_val_steps=-1, logger=False,
+                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                         accelerator="cpu")  # fmt: skip
+    trainer.fit(three, tiny_dm(3))
+    # the start is the stage-2 weights scored by the sanity check over the whole val split
+    dm = tiny_dm(3)
+    start = trainer.validate(two, datamodule=dm, verbose=False)[0]["val/miou_invisible/amodal_vae"]
+    assert three._stage_3_start == pytest.approx(start, abs=1e-6)
+
+    with pytest.warns(UserWarning, match="stage 3 .* has lowered val miou_invisible/amodal_vae"):
+        three._watch_stage_3(start - 0.1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        three._watch_stage_3(start - 0.2)  # once only
+    # a partial sanity check gives no start, so nothing is compared
+    partial = AmodalVAESystem(AmodalVAE(**TINY_NET), stage=3, train_decoder=True)
+    pl.Trainer(max_steps=1, val_check_interval=1, num_sanity_val_steps=1, logger=False, enable_checkpointing=False,
+               enable_progress_bar=False, enable_model_summary=False,
+               accelerator="cpu").fit(partial, tiny_dm(3, val_scenes=12))  # fmt: skip
+    assert partial._stage_3_start is None
 
 
 def test_a_frozen_decoder_without_a_previous_stage_is_refused():

@@ -7,6 +7,7 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
+from pytorch_lightning.utilities import rank_zero_warn
 from torch import Tensor, nn
 
 from ..baselines import BASELINES, amodal_nearest_neighbour
@@ -91,6 +92,8 @@ class AmodalVAESystem(System):
         methods = ("amodal_vae", "amodal_vae (best of N)", "nearest_neighbour", *BASELINES["amodal_mask"])
         self.setup_evaluation(methods, mask_metrics, "miou_invisible/amodal_vae")
         self.bank: dict | None = None
+        self._stage_3_start: float | None = None  # the stage-2 weights' val score (see _watch_stage_3)
+        self._stage_3_warned = False
 
     # ------------------------------------------------------------------ framing
     def frames(self, partial: Tensor) -> dict:
@@ -281,6 +284,33 @@ class AmodalVAESystem(System):
 
     def score(self, metrics: MethodMetrics, preds: dict[str, Tensor], batch: dict) -> None:
         metrics.update(preds, batch[Keys.AMODAL_MASK], batch[Keys.MODAL_MASK])
+
+    def on_validation_epoch_end(self) -> None:
+        if self.hparams.stage == 3:
+            self._watch_stage_3(float(self.scores["val"].compute()[self.main_metric]))
+        super().on_validation_epoch_end()
+
+    def _watch_stage_3(self, value: float, margin: float = 0.005) -> None:
+        """Warn once when stage 3 has lowered the validation metric below where it started.
+
+        Eq. 5 scores the decoded mask on the visible pixels only, and the decoder can draw the visible
+        part alone; on the synthetic val split every stage-3 budget tried lowered invisible mIoU. The
+        start is the sanity check's score of the stage-2 weights when it covers the whole val split
+        (``trainer.num_sanity_val_steps: -1``, as the stage-3 configs set); otherwise nothing is compared.
+        """
+        trainer = self.trainer
+        if trainer.sanity_checking:
+            whole = sum(trainer.num_sanity_val_batches) >= sum(trainer.num_val_batches)
+            self._stage_3_start = value if whole else None
+            return
+        start = self._stage_3_start
+        if start is not None and value < start - margin and not self._stage_3_warned:
+            self._stage_3_warned = True
+            rank_zero_warn(
+                f"stage 3 (eq. 5) has lowered val {self.main_metric} from {start:.4f} (its stage-2 start) to "
+                f"{value:.4f} at step {self.global_step}: keep the stage-2 checkpoint, or stop stage 3 earlier",
+                category=UserWarning,
+            )
 
     def predict_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> dict[str, Tensor]:
         modal = batch[Keys.MODAL_MASK]

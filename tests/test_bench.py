@@ -217,6 +217,10 @@ def test_chained_tasks_train_each_stage_from_the_previous_one(tmp_path):
     # the full chain's time is its three stages'; without stage 3 it is the same first two
     assert by_vae[("amodal_vae", "train_seconds")]["value"] > by_vae[("amodal_vae (without stage 3)",
                                                                       "train_seconds")]["value"]  # fmt: skip
+    # a chain's rows count the steps of all its stages
+    full_steps = by_vae[("amodal_vae", "miou_full")]["steps"]
+    assert full_steps == by_vae[("amodal_vae", "train_seconds")]["steps"]
+    assert full_steps > by_vae[("amodal_vae (without stage 3)", "miou_full")]["steps"] > 0
     for stage in ("stage1", "stage2"):
         assert (tmp_path / "runs" / "amodal_vae" / "seed0" / "default" / f"{stage}.ckpt").is_file()
     removal = run_bench("object_removal", tmp_path / "out", **kwargs)

@@ -107,8 +107,8 @@ class AmodalMaskTask(LearnedTask):
         pcnet = [ctx.trained(ctx.recipes / pcnet_recipe.file, seed, test=False) for seed in range(ctx.seeds)]
         rows = [r for r in self.rows(shape, shape_recipe) + self.rows(pcnet, pcnet_recipe) if r["split"] != "test"]
         per_seed = [scene_frame_scores([(shape[i], {"f_shape": "f_shape"})], pcnet[i]) for i in range(ctx.seeds)]
-        return scored_rows(self.name, per_seed, shape[0], {"pcnet_m": pcnet[0], "f_shape": shape[0]},
-                           "amodal_mask.yaml, pcnet_m.yaml") + rows  # fmt: skip
+        steps = {"pcnet_m": pcnet[0].steps, "f_shape": shape[0].steps}
+        return scored_rows(self.name, per_seed, shape[0], steps, "amodal_mask.yaml, pcnet_m.yaml") + rows
 
     def image_size(self, run: TrainedRun) -> int:
         return crop_size(run)
@@ -120,17 +120,18 @@ def crop_size(run: TrainedRun) -> int:
 
 
 def scored_rows(
-    task: str, per_seed: list[dict], first: TrainedRun, runs: dict[str, TrainedRun], recipe: str,
+    task: str, per_seed: list[dict], first: TrainedRun, steps: dict[str, int], recipe: str,
 ) -> list[dict]:  # fmt: skip
-    """The test rows of :func:`scene_frame_scores` over the seeds: each row's steps from the run its
-    method's name starts with (``runs``; none for the classical rows), the recipes and the test seed."""
+    """The test rows of :func:`scene_frame_scores` over the seeds: each row's training steps from the
+    longest prefix of its method's name in ``steps`` (a chain's steps are its stages' sum; 0 for the
+    classical rows), the recipes and the test seed."""
     scored = aggregate(task, per_seed, "test", first.steps, crop_size(first))
     test_seed = first.datamodule.hparams.get("test_seed")
     for row in scored:
-        run = next((r for prefix, r in runs.items() if row["method"].startswith(prefix)), None)
+        prefixes = [p for p in steps if row["method"].startswith(p)]
         row["recipe"] = recipe
         row["test_seed"] = test_seed
-        row["steps"] = run.steps if run is not None else 0
+        row["steps"] = steps[max(prefixes, key=len)] if prefixes else 0
     return scored
 
 

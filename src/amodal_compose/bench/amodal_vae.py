@@ -34,9 +34,9 @@ class AmodalVAETask(LearnedTask):
 
     def vae_chain(
         self, ctx: BenchContext, seed: int, stage1: bool = True, stage2_args=(), common=(), stage3: bool = True,
-    ) -> tuple[TrainedRun, float]:  # fmt: skip
-        """One seed of the Amodal-VAE chain: the last stage's run and the chain's training seconds (runs
-        the chain's variants share are trained once: ``without stage 3`` is the full chain's stage 2)."""
+    ) -> tuple[TrainedRun, float, int]:  # fmt: skip
+        """One seed of the Amodal-VAE chain: the last stage's run, the chain's training seconds and steps
+        (runs the chain's variants share are trained once: ``without stage 3`` is the full chain's stage 2)."""
         files = [ctx.recipes / f for f in read_recipe(ctx.recipes / self.recipes[0].file)["stages"]]
         folder = ctx.runs / "amodal_vae" / f"seed{seed}" / ("embed0" if common else "default")
         runs, init = [], []
@@ -50,13 +50,14 @@ class AmodalVAETask(LearnedTask):
             ckpt = save_run(runs[-1], folder / f"stage2{tag}.ckpt")
             runs.append(ctx.trained(files[2], seed, extra=(*common, "--model.init_args.init_from", str(ckpt)),
                                     test=False))  # fmt: skip
-        return runs[-1], sum(r.train_seconds for r in runs)
+        return runs[-1], sum(r.train_seconds for r in runs), sum(r.steps for r in runs)
 
     def run(self, ctx: BenchContext) -> list[dict]:
         recipe = self.recipes[0]
         chain = read_recipe(ctx.recipes / recipe.file)
         full = [self.vae_chain(ctx, seed) for seed in range(ctx.seeds)]
-        rows = [r for r in self.rows([r for r, _ in full], recipe, [s for _, s in full]) if r["split"] != "test"]
+        rows = [r for r in self.rows([r for r, *_ in full], recipe, [s for _, s, _ in full]) if r["split"] != "test"]
+        steps = {"amodal_vae": full[0][2]}
         per_seed_runs = [[(full[i][0], {m: m for m in VAE_METHODS})] for i in range(ctx.seeds)]
         for name in (chain.get("ablations") or []) if self.ablations else []:
             if name not in ABLATIONS:
@@ -65,11 +66,16 @@ class AmodalVAETask(LearnedTask):
             done = [self.vae_chain(ctx, seed, stage1, two_args, common, stage3) for seed in range(ctx.seeds)]
             label = f"amodal_vae ({name})"
             ablation = Recipe(recipe.file, methods=("amodal_vae",), label=name)
-            rows += [r for r in self.rows([r for r, _ in done], ablation, [s for _, s in done]) if r["split"] != "test"]
-            for i, (run, _) in enumerate(done):
+            rows += [r for r in self.rows([r for r, *_ in done], ablation, [s for _, s, _ in done])
+                     if r["split"] != "test"]  # fmt: skip
+            steps[label] = done[0][2]
+            for i, (run, *_) in enumerate(done):
                 per_seed_runs[i].append((run, {"amodal_vae": label}))
         per_seed = [scene_frame_scores(runs) for runs in per_seed_runs]
-        return scored_rows(self.name, per_seed, full[0][0], {"amodal_vae": full[0][0]}, recipe.file) + rows
+        for row in rows:  # a chain's training seconds are those of all its stages' steps
+            if row["metric"] == "train_seconds":
+                row["steps"] = steps[row["method"]]
+        return scored_rows(self.name, per_seed, full[0][0], steps, recipe.file) + rows
 
     def image_size(self, run: TrainedRun) -> int:
         return crop_size(run)

@@ -6,6 +6,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import known_compositor
 
 from amodal_compose import ComposeInstance, Pipeline
 from amodal_compose.io import read_rgba
@@ -110,27 +111,12 @@ def test_seam_fill_meets_the_known_pixels_and_changes_nothing_else():
 
 
 # ----------------------------------------------------------------------------- compose at 1024 px
-def _compositor(colour_bias=(0.0, 0.0, 0.0)) -> CompositionSystem:
-    """A tiny affine-head f_comp whose output is known: an opaque alpha on its window and a constant
-    colour change (its head's weights zero, its biases set)."""
-    torch.manual_seed(0)
-    net = CompositionNet(**TINY, color_head="affine")
-    head = net.unet.head[-1]
-    with torch.no_grad():
-        head.weight.zero_()
-        head.bias.zero_()
-        head.bias[12] = 10.0  # alpha = (tanh(10) + 1) / 2: 1 after the snap
-        for c, v in enumerate(colour_bias):
-            head.bias[4 * c + 3] = v
-    return CompositionSystem(net)
-
-
 @pytest.mark.parametrize("bias", [(0.0, 0.0, 0.0), (0.1, 0.0, -0.05)])
 def test_compose_keeps_fine_detail_of_an_object_larger_than_the_crop(bias):
     photo = _detail(1024, 1024)
     mask = torch.zeros(1, 1024, 1024)
     mask[:, 200:800, 260:900] = 1  # 600 x 640 px, ten times the network's 64 px crop
-    pipe = Pipeline(compositor=_compositor(bias), input_sizes={"compositor": 64})
+    pipe = Pipeline(compositor=known_compositor(bias), input_sizes={"compositor": 64})
     background = torch.full((3, 1024, 1024), 0.3)
     result = pipe.compose(background, [ComposeInstance(photo, mask, occluded=False)])
     expected = (photo + torch.tensor(bias).view(3, 1, 1)).clamp(0, 1)

@@ -6,6 +6,7 @@ import pytest
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
+from conftest import known_compositor
 
 from amodal_compose import Pipeline
 from amodal_compose.algorithms import pcnet as pcnet_algorithms
@@ -380,6 +381,29 @@ def test_deocclude_and_manipulate_with_a_perfect_pcnet_m():
     for bad, message in (({"delete": 99}, "out of range"), ({"spin": 0}, "unknown edit")):
         with pytest.raises(ValueError, match=message):
             pipe.manipulate(scene.image, modal, [bad])
+
+
+def test_manipulate_blends_inserted_objects_and_pastes_moved_layers_by_default():
+    """harmonize="inserted": a moved layer keeps the photo's colours (pasted), an inserted object goes
+    through f_comp; "edited" sends the moved layer through it too; "none" pastes everything."""
+    scene = scenes_with_occlusion(1)[0]
+    m = tiny_m()
+    oracle(m, scene)
+    pipe = Pipeline(pcnet_m=m, pcnet_c=tiny_c(), compositor=known_compositor((0.2, 0.2, 0.2)))
+    modal = scene.modal_masks()
+    target = next(k for k, i in enumerate(scene.instances) if i.is_occluded)
+    move = [{"move": target, "offset": (3, 0)}]
+    pasted = pipe.manipulate(scene.image, modal, move, harmonize="none").image
+    assert torch.equal(pipe.manipulate(scene.image, modal, move).image, pasted)
+    assert torch.equal(pipe.manipulate(scene.image, modal, move, harmonize=False).image, pasted)
+    shifted = torch.roll(modal[target], 3, -1)
+    brighter = pipe.manipulate(scene.image, modal, move, harmonize="edited").image
+    assert float(((brighter - pasted) * shifted).sum()) > 0.05 * float(shifted.sum())  # f_comp's +0.2
+    insert = [{"insert": (scene.image, modal[target])}]
+    blended = pipe.manipulate(scene.image, modal, insert).image
+    assert not torch.equal(blended, pipe.manipulate(scene.image, modal, insert, harmonize="none").image)
+    with pytest.raises(ValueError, match="harmonize must be"):
+        pipe.manipulate(scene.image, modal, move, harmonize="moved")
 
 
 def test_objects_cut_by_the_image_border():

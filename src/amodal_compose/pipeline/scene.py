@@ -6,8 +6,8 @@ with AMICO's compositor): :class:`DeocclusionPipeline`.
 content (PCNet-C inside ``amodal ∩ ancestors``, eq. 5; f_content when PCNet-C is not loaded) and the
 background (PCNet-C with every instance as eraser; Telea without it).
 ``manipulate`` edits the de-occluded scene (delete, move, reorder, insert an instance of another image)
-and paints the layers back in the new order, each harmonised by f_comp when it is loaded: de-occlusion
-chained with learned recomposition, which PCNet itself does by pasting.
+and paints the layers back in the new order: PCNet's recomposition by pasting, with inserted objects
+blended in by f_comp (AMICO) when it is loaded.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ class DeocclusionPipeline(TaskPipeline):
             (without it: f_content for content, Telea for the background).
         content: f_content, the content step when ``pcnet_c`` is missing.
         amodal_vae: the other amodal step (``shape_method="amodal_vae"``).
-        compositor: f_comp, which :meth:`manipulate` harmonises repainted layers with.
+        compositor: f_comp, which :meth:`manipulate` blends inserted objects (and, on request, edited layers) with.
         device, dtype, input_sizes: see :class:`~amodal_compose.pipeline.components.Components`.
         components: instead of the systems, a shared set of loaded components.
 
@@ -221,7 +221,8 @@ class DeocclusionPipeline(TaskPipeline):
 
     def manipulate(
         self, image: Any, modal_masks: Any, edits: Sequence[dict[str, Any]], categories: Sequence[int] | None = None,
-        harmonize: bool = True, mask_threshold: float = 0.5, mask_dilation: int = 0,
+        harmonize: bool | Literal["inserted", "edited", "none"] = "inserted", mask_threshold: float = 0.5,
+        mask_dilation: int = 0,
     ) -> ManipulationResult:  # fmt: skip
         """De-occlude a scene, edit it and paint it back.
 
@@ -234,16 +235,23 @@ class DeocclusionPipeline(TaskPipeline):
           :class:`~amodal_compose.pipeline.ComposeInstance` (or its fields / tuple), placed as in ``compose``.
 
         The layers are painted back to front over the completed background, following the edited order
-        (:func:`paint_order`); with ``harmonize`` and ``compositor`` loaded, each moved, reordered or
-        inserted layer goes through f_comp against what is painted below it (AMICO's blending), the others
-        are alpha-pasted. Each layer reaches no further than the object can be (its visible pixels and
-        those of its occluders: a hidden part is hidden by something). Only the edit is painted: every
-        pixel that shows the same instance, unmoved, or the same background before and after the edits
-        keeps the input's value exactly.
+        (:func:`paint_order`). Each is alpha-pasted (PCNet's recomposition), except those ``harmonize``
+        names, which go through f_comp against what is painted below them (AMICO's blending) when the
+        compositor is loaded: ``"inserted"`` (default) the objects of other images, whose colours may not
+        match the photo; ``"edited"`` (or ``True``) also every moved or reordered layer; ``"none"`` (or
+        ``False``) none. A moved layer keeps the photo's colours by default, since f_comp also changes the
+        colour of objects that need no change (``docs/findings.md``). Each layer reaches no further than
+        the object can be (its visible pixels and those of its occluders: a hidden part is hidden by
+        something). Only the edit is painted: every pixel that shows the same instance, unmoved, or the
+        same background before and after the edits keeps the input's value exactly.
 
         Raises:
-            ValueError: an unknown edit or an index out of range.
+            ValueError: an unknown edit, an index out of range or an unknown ``harmonize``.
         """
+        if isinstance(harmonize, bool):
+            harmonize = "edited" if harmonize else "none"
+        if harmonize not in ("inserted", "edited", "none"):
+            raise ValueError(f"harmonize must be 'inserted', 'edited', 'none' or a bool, got {harmonize!r}")
         d = self.deocclude(image, modal_masks, categories, mask_threshold, mask_dilation)
         img = as_image(image, "image", single=True)
         n = len(d.modal)
@@ -279,7 +287,8 @@ class DeocclusionPipeline(TaskPipeline):
         painted = []
         owner = torch.full(img.shape[-2:], -1, dtype=torch.long)  # who shows at each pixel after the edits
         for k, rgba in [(k, layers[k]) for k in paint] + [(n + m, x) for m, x in enumerate(extra)]:
-            canvas = self._paint(canvas, rgba, harmonize and (k in edited or k >= n))
+            blend = harmonize != "none" and (k >= n or (harmonize == "edited" and k in edited))
+            canvas = self._paint(canvas, rgba, blend)
             painted.append(rgba)
             owner[rgba[3] > 0.5] = k
         before = torch.full_like(owner, -1)
@@ -296,11 +305,11 @@ class DeocclusionPipeline(TaskPipeline):
             raise ValueError(f"edit {what!r}: instance index {k!r} out of range for {n} instances")
         return k
 
-    def _paint(self, canvas: Tensor, rgba: Tensor, harmonize: bool) -> Tensor:
+    def _paint(self, canvas: Tensor, rgba: Tensor, through_compositor: bool) -> Tensor:
         alpha = rgba[3:]
         if not alpha.any():
             return canvas
-        if not (harmonize and "compositor" in self.components):
+        if not (through_compositor and "compositor" in self.components):
             return alpha * rgba[:3] + (1 - alpha) * canvas
         win = Window.around(alpha, self.input_sizes["compositor"], self.enlarge["compositor"])
         obj = rgba[:3] * alpha

@@ -292,6 +292,35 @@ def test_publish_merges_a_report_into_the_results_home(tmp_path):
         publish(tmp_path / "none", tmp_path / "docs")
 
 
+def test_targets_are_judged_on_the_published_rows(tmp_path):
+    from amodal_compose.bench.runner import make_row, publish, write_report
+    from amodal_compose.bench.targets import judge, read_targets
+
+    rows = [{**make_row("t", m, "psnr", [v]), "world": "photo"} for m, v in (("net", 21.0), ("telea", 22.0))]
+    write_report(rows, tmp_path / "r")
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "targets.yaml").write_text(
+        "- {target: beat Telea, task: t, world: photo, method: net, metric: psnr, above: {method: telea},"
+        " cause: too few steps}\n"
+        "- {target: reach 20 dB, task: t, world: photo, method: net, metric: psnr, at_least: 20, cause: none}\n"
+        "- {target: a later task, task: u, method: net, metric: psnr, at_least: 1}\n"
+    )  # fmt: skip
+    targets = read_targets(docs / "targets.yaml")
+    assert [judge(t, rows)["met"] for t in targets] == [False, True, None]
+    assert judge(targets[0], rows)["bar"] == 22.0
+    text = publish(tmp_path / "r", docs).read_text()
+    table = text[text.index("## Targets") : text.index('<a id="t">')]  # the targets come before the tables
+    assert "| beat Telea |" in table and "| no | too few steps |" in table
+    assert "| reach 20 dB |" in table and "| yes |  |" in table  # a met target shows no cause
+    assert "| not yet scored |" in table
+    for bad, error in (("- {task: t, method: net, metric: psnr, at_least: 1}", "lacks"),
+                       ("- {target: x, task: t, method: net, metric: psnr}", "one of at_least or above")):  # fmt: skip
+        (tmp_path / "bad.yaml").write_text(bad)
+        with pytest.raises(ValueError, match=error):
+            read_targets(tmp_path / "bad.yaml")
+
+
 def test_bench_report_command_publishes_with_the_machine_commit_and_test_seed(tmp_path):
     import subprocess
     import sys

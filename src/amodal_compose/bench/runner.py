@@ -590,6 +590,10 @@ def write_report(rows: list[dict], out_dir: str | Path) -> tuple[Path, Path]:
     return jpath, mpath
 
 
+#: the targets file beside ``results.md`` (:mod:`~amodal_compose.bench.targets`).
+TARGETS = "targets.yaml"
+
+
 def publish(report_dir: str | Path = "reports", docs_dir: str | Path = "docs") -> Path:
     """Results' one home: the rows of ``<report_dir>/bench.json`` merged into ``<docs_dir>/results.json``
     (a task's rows replace its old ones of the same world) and ``<docs_dir>/results.md`` generated from it,
@@ -618,9 +622,6 @@ def publish(report_dir: str | Path = "reports", docs_dir: str | Path = "docs") -
     (docs / "results.md").write_text(text)
     return docs / "results.md"
 
-
-#: the targets file beside ``results.md`` (:mod:`~amodal_compose.bench.targets`).
-TARGETS = "targets.yaml"
 
 #: what each synthetic world's textures are, as the report says it.
 WORLD_LABELS = {

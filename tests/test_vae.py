@@ -9,6 +9,7 @@ import pytorch_lightning as pl
 import torch
 from conftest import rect
 
+from amodal_compose.baselines import amodal_nearest_neighbour
 from amodal_compose.data.datamodules import AmodalVAEDataModule
 from amodal_compose.nets.vae import AmodalVAE, SpatialTransformer, kl_normal
 from amodal_compose.ops.masks import frame_masks, unframe_masks
@@ -224,9 +225,27 @@ def test_evaluation_rows_cover_the_model_its_samples_and_the_baselines(tmp_path)
     assert system.bank is not None and system.bank["partial"].shape[1:] == (1, 16, 16)
 
 
-def test_nearest_neighbour_returns_the_bank_mask_of_an_exact_match():
-    from amodal_compose.baselines import amodal_nearest_neighbour
+def test_outside_a_trainer_the_neighbour_row_needs_its_bank_given():
+    """Weights loaded from a file are evaluated without a Trainer: the nearest-neighbour row then takes
+    its bank from ``use_neighbour_bank`` (the same bank a Trainer's DataModule gives), never the
+    visible mask in its place."""
+    system = AmodalVAESystem(AmodalVAE(**TINY_NET), stage=2, samples=2).eval()
+    dm = tiny_dm(2)
+    dm.setup("test")
+    batch = torch.utils.data.default_collate([dm.test_dataset[i] for i in range(4)])
+    with torch.no_grad(), pytest.raises(RuntimeError, match="use_neighbour_bank"):
+        system.evaluate(batch)
+    system.use_neighbour_bank(dm)
+    with torch.no_grad():
+        preds, _ = system.evaluate(batch)
+    bank = system.bank
+    expected = amodal_nearest_neighbour(batch[Keys.MODAL_MASK], bank["partial"], bank["full"], system.net.size,
+                                        system.net.context)  # fmt: skip
+    assert torch.equal(preds["nearest_neighbour"], expected)
+    assert len(bank["partial"]) == 16  # the DataModule's bank_size
 
+
+def test_nearest_neighbour_returns_the_bank_mask_of_an_exact_match():
     modal = rect(32, 32, 8, 16, 8, 24)[None]
     tight, _ = frame_masks(modal, 16, 1.0)
     other = torch.zeros(1, 1, 16, 16)

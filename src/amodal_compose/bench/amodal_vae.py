@@ -50,6 +50,7 @@ class AmodalVAETask(LearnedTask):
             ckpt = save_run(runs[-1], folder / f"stage2{tag}.ckpt")
             runs.append(ctx.trained(files[2], seed, extra=(*common, "--model.init_args.init_from", str(ckpt)),
                                     test=False))  # fmt: skip
+        runs[-1].system.use_neighbour_bank(runs[-1].datamodule)  # a reused training has no Trainer to give it
         return runs[-1], sum(r.train_seconds for r in runs), sum(r.steps for r in runs)
 
     def run(self, ctx: BenchContext) -> list[dict]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from pytorch_lightning.utilities import rank_zero_warn
@@ -253,18 +254,29 @@ class AmodalVAESystem(System):
             return out
 
     # ------------------------------------------------------------------ evaluation
-    def _bank(self) -> dict | None:
+    def use_neighbour_bank(self, datamodule: pl.LightningDataModule) -> None:
+        """Take the nearest-neighbour baseline's bank from ``datamodule`` (its ``neighbour_bank``), framed
+        like the model's crops. Under a Trainer the bank comes from the trainer's DataModule; call this to
+        evaluate outside one (e.g. weights loaded from a file)."""
+        raw = datamodule.neighbour_bank()
+        s, c = self.net.size, self.net.context
+        parts, fulls = [], []
+        for i in range(0, len(raw[Keys.MODAL_MASK]), 2048):  # framed in chunks: the bank may be large
+            modal, full = (raw[k][i : i + 2048].float() for k in (Keys.MODAL_MASK, Keys.AMODAL_MASK))
+            parts.append(frame_masks(modal, s, 1.0)[0])
+            fulls.append(frame_masks(full, s, c, around=modal)[0])
+        self.bank = {"partial": torch.cat(parts).to(self.device), "full": torch.cat(fulls).to(self.device)}
+
+    def _bank(self) -> dict:
         if self.bank is None and self._trainer is not None:
             dm = getattr(self.trainer, "datamodule", None)
             if dm is not None and hasattr(dm, "neighbour_bank"):
-                raw = dm.neighbour_bank()
-                s, c = self.net.size, self.net.context
-                parts, fulls = [], []
-                for i in range(0, len(raw[Keys.MODAL_MASK]), 2048):  # framed in chunks: the bank may be large
-                    modal, full = (raw[k][i : i + 2048].float() for k in (Keys.MODAL_MASK, Keys.AMODAL_MASK))
-                    parts.append(frame_masks(modal, s, 1.0)[0])
-                    fulls.append(frame_masks(full, s, c, around=modal)[0])
-                self.bank = {"partial": torch.cat(parts).to(self.device), "full": torch.cat(fulls).to(self.device)}
+                self.use_neighbour_bank(dm)
+        if self.bank is None:
+            raise RuntimeError(
+                "the nearest-neighbour row needs its bank: evaluate under a Trainer with an AmodalVAEDataModule, "
+                "or call use_neighbour_bank(datamodule) first"
+            )
         return self.bank
 
     def evaluate(self, batch: dict) -> tuple[dict[str, Tensor], None]:
@@ -274,9 +286,8 @@ class AmodalVAESystem(System):
         ranked, _ = self._ranked(modal, cat, self.hparams.samples, gen, batch.get(Keys.ERASER_MASK))
         preds["amodal_vae (best of N)"] = ranked[:, 0]
         bank = self._bank()
-        preds["nearest_neighbour"] = (
-            amodal_nearest_neighbour(modal, bank["partial"], bank["full"], self.net.size, self.net.context)
-            if bank is not None else modal  # fmt: skip
+        preds["nearest_neighbour"] = amodal_nearest_neighbour(
+            modal, bank["partial"], bank["full"], self.net.size, self.net.context
         )
         for name, fn in BASELINES["amodal_mask"].items():
             preds[name] = fn(modal).to(modal.device)

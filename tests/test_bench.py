@@ -301,7 +301,8 @@ def test_targets_are_judged_on_the_published_rows(tmp_path):
     from amodal_compose.bench.runner import make_row, publish, write_report
     from amodal_compose.bench.targets import judge, read_targets
 
-    rows = [{**make_row("t", m, "psnr", [v]), "world": "photo"} for m, v in (("net", 21.0), ("telea", 22.0))]
+    val = {**make_row("t", "net", "psnr", [30.0], split="val"), "world": "photo"}  # never judged on val
+    rows = [val, *({**make_row("t", m, "psnr", [v]), "world": "photo"} for m, v in (("net", 21.0), ("telea", 22.0)))]
     write_report(rows, tmp_path / "r")
     docs = tmp_path / "docs"
     docs.mkdir()

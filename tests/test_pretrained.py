@@ -46,9 +46,24 @@ def test_a_bad_plan_is_refused_by_name(tmp_path, text, error):
         read_plan(path)
 
 
+#: the shipped plan's shape, and Amodal-VAE's stages 1 and 2 chained (the shipped one trains stage 2 alone)
+CHAINED_PLAN = """
+shape:
+  stages: [[bench/amodal_mask.yaml, weights/shape.yaml]]
+  check: {metric: miou_invisible, model: f_shape, baseline: convex}
+amodal_vae:
+  stages: [[bench/amodal_vae_stage1.yaml], [bench/amodal_vae_stage2.yaml]]
+  init_from: "{prev}"
+  check: {metric: miou_invisible, model: amodal_vae, baseline: nearest_neighbour}
+"""
+
+
 def test_make_weights_writes_a_checked_float16_set_that_from_pretrained_loads(tmp_path, monkeypatch):
     out, lines = tmp_path / "weights", []
-    records = make_weights(out, ["shape", "amodal_vae"], tmp_path / "runs", TINY, items=4, log=lines.append)
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(CHAINED_PLAN)
+    records = make_weights(out, ["shape", "amodal_vae"], tmp_path / "runs", TINY, items=4, plan=plan,
+                           log=lines.append)  # fmt: skip
     assert [r["steps"] for r in records.values()] == [[4], [4, 4]]  # the two chained stages
     assert (tmp_path / "runs" / "amodal_vae" / "stage2.ckpt").is_file()
     for name, record in records.items():
@@ -70,13 +85,13 @@ def test_make_weights_writes_a_checked_float16_set_that_from_pretrained_loads(tm
         assert torch.equal(value, ckpt[key].to(value.dtype))
 
     # checked again without training: the same numbers, from the shipped float16 files
-    again = check_weights(out, configs=TINY, log=lambda m: None)
+    again = check_weights(out, configs=TINY, plan=plan, log=lambda m: None)
     for name in records:
         assert again[name]["check"]["model"] == pytest.approx(records[name]["check"]["model"], abs=1e-6)
     with pytest.raises(ValueError, match="not in"):
         check_weights(out, ["remover"])
     # a rerun of one component keeps the others (files, manifest, card)
-    make_weights(out, ["shape"], tmp_path / "runs", TINY, items=4, log=lambda m: None)
+    make_weights(out, ["shape"], tmp_path / "runs", TINY, items=4, plan=plan, log=lambda m: None)
     assert set(json.loads((out / "pipeline.json").read_text())["components"]) == {"shape", "amodal_vae"}
     assert set(json.loads((out / "card.json").read_text())["components"]) == {"shape", "amodal_vae"}
 

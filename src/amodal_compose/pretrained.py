@@ -230,11 +230,12 @@ def make_weights(
 
 def check_weights(
     folder: str | Path = "weights", components: Sequence[str] | None = None, configs: Sequence[str] = (),
-    items: int | None = None, log: Callable[[str], None] = print,
+    items: int | None = None, plan: str | Path | None = None, log: Callable[[str], None] = print,
 ) -> dict[str, dict[str, Any]]:  # fmt: skip
     """Check a written set again without training: each component's file (default: every one the card
-    lists) against its baseline on its recipe's test items (``items``: the card's), the card rewritten
-    with the results. Returns the card's records.
+    lists) against its baseline on its recipe's test items (``items``: the card's; the recipes of ``plan``,
+    default ``lightning_configs/weights/plan.yaml``), the card rewritten with the results. Returns the
+    card's records.
 
     Raises:
         FileNotFoundError: no card in ``folder``.
@@ -243,7 +244,7 @@ def check_weights(
     from .checkpoints import load_system
 
     folder = Path(folder)
-    records, recipes = _read_card(folder), read_plan()
+    records, recipes = _read_card(folder), read_plan(plan)
     if not records:
         raise FileNotFoundError(f"no {CARD} in {folder}; `make weights` writes one")
     chosen = list(records) if components is None else list(components)

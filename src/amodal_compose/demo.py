@@ -450,13 +450,15 @@ def _write_jobs(jobs: list[dict], folder: Path) -> Path:
 
 def _real_photos(pipe, held: list[Scene], count: int, out: Path, report: _Report) -> tuple[Path | str, str]:
     """The real photographs of the real-photo bench at full resolution: the coffee cup composed onto the
-    cat photo (the colour of the cup's photo changed by AMICO eq. 5, cut with a 6 px ring), and the
-    astronaut photo de-occluded with its object outlines, its shuttle model moved. No ground truth
-    exists for either; the section measures what must hold: every pixel outside an edit is the photo's."""
+    cat photo (the colour of the cup's photo changed by AMICO eq. 5, cut with a 6 px ring) beside
+    cut-and-paste and Poisson blending, and the astronaut photo de-occluded with its object outlines (its
+    background beside Telea's), its shuttle model moved. No ground truth exists for either; the section
+    measures what must hold: every pixel outside an edit is the photo's."""
     try:
         from .bench.real_photos import fit_scale, load_photos
     except ModuleNotFoundError as err:  # scikit-image not installed
         return "(none)", f"real photos skipped: {err}"
+    from .baselines import composite_cut_and_paste, composite_poisson, inpaint_telea
     from .data.occlusion import random_color_change
     from .pipeline import ComposeInstance
 
@@ -468,8 +470,11 @@ def _real_photos(pipe, held: list[Scene], count: int, out: Path, report: _Report
     centre = (cat.image.shape[-1] * 0.3, cat.image.shape[-2] * 0.62)
     composed = pipe.compose(cat.image, [ComposeInstance(recoloured, cut, centre, 0.6 * fit_scale(cut, cat.image),
                                                         occluded=False)])  # fmt: skip
-    edit = composed.layers[0].rgba[3:] > 0
+    placed = composed.layers[0]
+    edit = placed.rgba[3:] > 0
     kept = (composed.image == cat.image).all(0, keepdim=True)
+    pasted = composite_cut_and_paste(cat.image[None], placed.completed[None], placed.object_mask[None])[0]
+    poisson = composite_poisson(cat.image[None], placed.completed[None], placed.object_mask[None])[0]
     report.add("real_photos", "compose onto another photo", "share_kept_outside_edit",
                float(kept[~edit].float().mean()))  # fmt: skip
     # 2. a scene de-occluded and an object moved
@@ -481,6 +486,7 @@ def _real_photos(pipe, held: list[Scene], count: int, out: Path, report: _Report
     offset = (-int(astro.image.shape[-1] * 0.12), int(astro.image.shape[-2] * 0.05))
     moved = pipe.manipulate(astro.image, masks, [{"move": move, "offset": offset}])
     d = moved.deocclusion
+    telea = inpaint_telea(astro.image[None], dilate(masks.amax(0), 1)[None])[0]  # every object inpainted away
     touched = torch.zeros_like(masks[0], dtype=torch.bool)
     for layer in moved.layers:
         touched |= layer[3:] > 0
@@ -488,12 +494,14 @@ def _real_photos(pipe, held: list[Scene], count: int, out: Path, report: _Report
     kept = (moved.image == astro.image).all(0, keepdim=True)
     report.add("real_photos", "deocclude + move", "share_kept_outside_edit", float(kept[~touched].float().mean()))
     pairs = ", ".join(f"{names[i]} over {names[j]}" for i, j in (d.order > 0).nonzero().tolist()) or "no overlaps"
-    columns = {
-        "cat photo": cat.image, "cup (eq. 5 colour, 6 px ring)": recoloured * cut, "composed": composed.image,
-        "astronaut photo": astro.image, "amodal masks": d.amodal.amax(0), "background": d.background,
-        "shuttle model moved": moved.image,
-    }  # fmt: skip
-    fig = {k: [_panel(v)] for k, v in columns.items()}
-    figure = _figure(out / "real_photos_demo.png", fig, 1, 1)
-    return figure, (f"real photos at full resolution: a cup composed onto the cat photo, the astronaut photo "
-                    f"de-occluded ({pairs}) and its shuttle model moved")
+    rows = [
+        {"cat photo": cat.image, "cup (eq. 5 colour, 6 px ring)": recoloured * cut, "f_comp, full resolution":
+         composed.image, "cut-and-paste": pasted, "Poisson": poisson},
+        {"astronaut photo": astro.image, "amodal masks": d.amodal.amax(0), "background (PCNet-C)": d.background,
+         "background (Telea)": telea, "shuttle model moved": moved.image},
+    ]  # fmt: skip
+    fig = {f"{a} / {b}": [_panel(row[a]) for row, a in zip(rows, (a, b))] for a, b in zip(*rows)}
+    figure = _figure(out / "real_photos_demo.png", fig, 2, 1)
+    return figure, (f"real photos at full resolution: a cup composed onto the cat photo beside cut-and-paste and "
+                    f"Poisson; the astronaut photo de-occluded ({pairs}), its background beside Telea's, and its "
+                    f"shuttle model moved")

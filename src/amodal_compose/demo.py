@@ -67,17 +67,17 @@ _REMOVER = ["--model.init_args.segmenter.init_args.widths", "[16,32,64,64]",
 _BANK = ["--data.init_args.bank_size", "200"]
 #: what the demo trains: component -> its stages, each (config under lightning_configs/, steps, extra
 #: arguments); ``{prev}`` in a stage's arguments is the previous stage's checkpoint. The configs' own
-#: recipes at the narrowed widths, with budgets that keep ``make demo`` within 10 minutes on 2 CPU
-#: cores from a clean clone (the bench trains each network 5-10x longer).
+#: recipes at the narrowed widths, with budgets that keep ``make demo`` from a clean clone within 10 minutes
+#: on 2 CPU cores, and within 5 with the shipped weights (the bench trains each network 5-10x longer).
 DEMO_TRAINING: dict[str, list[tuple[str, int, list[str]]]] = {
     "shape": [("shape/synthetic.yaml", 250, _UNET)],
-    "content": [("content/synthetic.yaml", 300, _CONTENT)],
+    "content": [("content/synthetic.yaml", 200, _CONTENT)],
     "compositor": [("compose/synthetic.yaml", 220, [*_UNET, "--model.init_args.lambda_mask_switch_step", "110"])],
     "pcnet_m": [("pcnet_m/synthetic.yaml", 200, _UNET)],
-    "pcnet_c": [("pcnet_c/synthetic.yaml", 150, [])],
+    "pcnet_c": [("pcnet_c/synthetic.yaml", 120, [])],
     "remover": [
-        ("removal/segmentation.yaml", 400, _REMOVER),
-        ("removal/inpainters.yaml", 60, [*_REMOVER, "--model.init_args.init_from", "[{prev}]"]),
+        ("removal/segmentation.yaml", 250, _REMOVER),
+        ("removal/inpainters.yaml", 40, [*_REMOVER, "--model.init_args.init_from", "[{prev}]"]),
         ("removal/joint.yaml", 20, [*_REMOVER, "--model.init_args.init_from", "[{prev}]"]),
     ],
     "amodal_vae": [

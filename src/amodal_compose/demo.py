@@ -500,7 +500,7 @@ def _real_photos(pipe, held: list[Scene], count: int, out: Path, report: _Report
         {"astronaut photo": astro.image, "amodal masks": d.amodal.amax(0), "background (PCNet-C)": d.background,
          "background (Telea)": telea, "shuttle model moved": moved.image},
     ]  # fmt: skip
-    fig = {f"{a} / {b}": [_panel(row[a]) for row, a in zip(rows, (a, b))] for a, b in zip(*rows)}
+    fig = {f"{top} / {bottom}": [_panel(rows[0][top]), _panel(rows[1][bottom])] for top, bottom in zip(*rows)}
     figure = _figure(out / "real_photos_demo.png", fig, 2, 1)
     return figure, (f"real photos at full resolution: a cup composed onto the cat photo beside cut-and-paste and "
                     f"Poisson; the astronaut photo de-occluded ({pairs}), its background beside Telea's, and its "

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..ops.color import border_difference
 from ..ops.convert import check_same_size
 from .base import RecordedInit, tanh_to_unit
 from .unet import UNet
@@ -95,6 +96,10 @@ class CompositionNet(RecordedInit):
         transform_stride: with the affine head, the transform is averaged over cells of this many pixels
             and upsampled bilinearly (not in the paper; 1: per pixel): a colour change is smooth, and a
             smooth transform has less per-pixel noise to add where nothing needs changing.
+        ring_input: also give the U-Net the cut's border difference (not in the paper): the per-channel
+            median of ``I_c - background`` over the cut's outermost pixels, as three constant channels.
+            Where the cut carries a ring of the background (eq. 5's coarse cut) it measures the colour
+            change directly (zero when nothing changed); the network learns how far to trust it.
 
     Shape:
         background, object_image ``(B, 3, H, W)`` -> ``(I_out (B, 3, H, W), alpha (B, 1, H, W))``,
@@ -115,15 +120,18 @@ class CompositionNet(RecordedInit):
         input_skip: bool = False,
         color_head: Literal["rgb", "affine"] = "rgb",
         transform_stride: int = 1,
+        ring_input: bool = False,
     ) -> None:
         super().__init__()
         self.record_init(locals())
+        self.ring_input = bool(ring_input)
         if color_head not in ("rgb", "affine"):
             raise ValueError(f"color_head must be 'rgb' or 'affine', got {color_head!r}")
         if int(transform_stride) < 1:
             raise ValueError(f"transform_stride must be >= 1, got {transform_stride}")
         self.color_head, self.transform_stride = color_head, int(transform_stride)
-        self.unet = UNet(6, 4 if color_head == "rgb" else 13, widths, bottleneck, input_skip=input_skip)
+        inputs = 9 if self.ring_input else 6
+        self.unet = UNet(inputs, 4 if color_head == "rgb" else 13, widths, bottleneck, input_skip=input_skip)
         if color_head == "affine":  # the 12 transform outputs start at 0: the identity transform
             head = self.unet.head[-1]
             with torch.no_grad():
@@ -147,7 +155,10 @@ class CompositionNet(RecordedInit):
         _check("background", background, 3)
         _check("object_image", object_image, 3)
         check_same_size(background=background, object_image=object_image)
-        out = self.unet(torch.cat([background, object_image], 1))
+        inputs = [background, object_image]
+        if self.ring_input:
+            inputs.append(border_difference(background, object_image)[..., None, None].expand_as(background))
+        out = self.unet(torch.cat(inputs, 1))
         alpha = tanh_to_unit(out[:, -1:])
         if self.color_head == "rgb":
             return tanh_to_unit(out[:, :3]), alpha, None

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["reinhard_transfer", "rgb_to_lab", "lab_to_rgb", "tone_curves", "smooth_gain"]
+__all__ = ["reinhard_transfer", "rgb_to_lab", "lab_to_rgb", "tone_curves", "smooth_gain", "border_difference"]
 
 
 def _stats(lab: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor]:
@@ -137,3 +137,21 @@ def smooth_gain(image: Tensor, grid: Tensor) -> Tensor:
     field = torch.nn.functional.interpolate(g, size=x.shape[-2:], mode="bicubic", align_corners=True)
     out = (x * field).clamp(0, 1)
     return out[0] if single else out
+
+
+def border_difference(background: Tensor, object_image: Tensor) -> Tensor:
+    """The per-channel median of ``object_image - background`` over the cut's outermost pixels, ``(B, 3)``
+    (zero for an empty cut). The cut is where ``object_image`` is not black; its outermost pixels are
+    those with a pixel outside the cut among their 8 neighbours.
+
+    Example:
+        >>> bg = torch.full((1, 3, 8, 8), 0.5)
+        >>> obj = torch.zeros(1, 3, 8, 8)
+        >>> obj[..., 2:6, 2:6] = 0.6
+        >>> border_difference(bg, obj)
+        tensor([[0.1000, 0.1000, 0.1000]])
+    """
+    cut = (object_image.amax(1, keepdim=True) > 0).to(object_image.dtype)
+    border = cut * (1 + torch.nn.functional.max_pool2d(-cut, 3, 1, 1))  # the cut minus its one-pixel erosion
+    diff = (object_image - background).masked_fill(border == 0, float("nan")).flatten(2)
+    return diff.nanmedian(-1).values.nan_to_num(0.0)

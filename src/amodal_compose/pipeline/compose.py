@@ -155,7 +155,7 @@ class CompositionPipeline(TaskPipeline):
                    for it in items]  # fmt: skip
         for group in self._waves([w.box for w in windows], batch):
             bg_crops = torch.stack([windows[j].net(current) for j in group])
-            objects = torch.stack([windows[j].net(items[j].completed) for j in group])
+            objects = torch.stack([windows[j].net_cut(items[j].completed, items[j].object_mask) for j in group])
             out = self._run(compositor.compose, bg_crops, objects)
             for n, j in enumerate(group):  # a wave's windows do not overlap: blend in the given order
                 it, win = items[j], windows[j]

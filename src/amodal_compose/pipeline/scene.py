@@ -313,7 +313,7 @@ class DeocclusionPipeline(TaskPipeline):
             return alpha * rgba[:3] + (1 - alpha) * canvas
         win = Window.around(alpha, self.input_sizes["compositor"], self.enlarge["compositor"])
         obj = rgba[:3] * alpha
-        obj_net = win.net(obj)
+        obj_net = win.net_cut(rgba[:3], alpha)
         out = self._run(self.components["compositor"].compose, win.net(canvas)[None], obj_net[None])
         layer = self._layer(win, out, 0, obj_net, guide=win.full(obj), obj=win.full(obj))
         return win.blend(canvas, layer)

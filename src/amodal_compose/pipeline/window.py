@@ -66,6 +66,15 @@ class Window:
         """The window at the network's side (``mode="mask"``: thresholded at 0.5)."""
         return crop_square(x, self.box, self.size, mode)
 
+    def net_cut(self, x: Tensor, mask: Tensor) -> Tensor:
+        """``x`` cut by ``mask`` (hard or soft) at the network's side, the cut made there as training makes
+        its crops: inside the resized mask (thresholded at 0.5) each pixel is the mean of ``x`` over the
+        mask's share of it, not blended with the zeros outside the cut; zero elsewhere."""
+        m = mask.to(x.dtype)
+        num, den = self.net(x * m), self.net(m)
+        keep = self.net(m, "mask") > 0
+        return torch.where(keep, num / den.clamp_min(1e-6), torch.zeros_like(num)).clamp(0, 1)
+
     def full(self, x: Tensor) -> Tensor:
         """The window at full resolution (``(C, side, side)``, zero past the image)."""
         return crop_square(x, self.box)

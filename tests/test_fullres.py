@@ -110,6 +110,43 @@ def test_seam_fill_meets_the_known_pixels_and_changes_nothing_else():
     assert torch.equal(out * (1 - hole), image * (1 - hole))
 
 
+def test_the_network_sees_a_cut_made_at_its_own_size():
+    """A full-resolution cut shrunk to the network's side keeps the object's colour up to the cut's edge
+    (as training cuts its crops), where shrinking the cut image would blend the edge with black."""
+    from amodal_compose.pipeline.window import Window
+
+    ys, xs = torch.meshgrid(torch.arange(640.0), torch.arange(640.0), indexing="ij")
+    mask = (((ys - 300) ** 2 + (xs - 280) ** 2) < 210.0**2).float()[None]  # a disc: edges across the pixels
+    image = torch.rand(3, 1, 1) * 0.8 + 0.1 + torch.zeros(3, 640, 640)
+    win = Window.around(mask, 64, 1.5)
+    cut = win.net_cut(image * mask, mask)
+    keep = win.net(mask, "mask").bool()
+    colour = image[:, :1, :1].expand_as(cut)
+    assert torch.allclose(cut[keep.expand_as(cut)], colour[keep.expand_as(cut)], atol=1e-5)
+    assert torch.equal(cut[~keep.expand_as(cut)], torch.zeros_like(cut[~keep.expand_as(cut)]))
+    shrunk = win.net(image * mask) * keep
+    assert float((colour - shrunk)[keep.expand_as(cut)].abs().max()) > 0.05  # what the old input lost
+
+
+def test_border_difference_reads_the_change_on_the_cuts_ring():
+    from amodal_compose.ops.color import border_difference
+
+    torch.manual_seed(0)
+    bg = torch.rand(2, 3, 32, 32) * 0.8 + 0.1
+    obj = torch.zeros(2, 3, 32, 32)
+    obj[..., 6:26, 6:26] = bg[..., 6:26, 6:26]  # a ring of background around the object
+    obj[..., 9:23, 9:23] = torch.rand(2, 3, 14, 14)
+    assert torch.equal(border_difference(bg, obj), torch.zeros(2, 3))  # nothing changed
+    shift = torch.tensor([[0.05, -0.02, 0.0], [0.0, 0.03, -0.04]])
+    changed = torch.where(obj > 0, obj + shift[..., None, None], obj)
+    assert torch.allclose(border_difference(bg, changed), shift, atol=1e-6)
+    assert torch.equal(border_difference(bg, torch.zeros_like(bg)), torch.zeros(2, 3))  # no cut at all
+    net = CompositionNet(**TINY, color_head="affine", ring_input=True)
+    assert net.state_dict()["unet.encoder.0.0.weight"].shape[1] == 9  # background, object, the difference
+    rgb, _ = net(bg, obj)
+    assert torch.allclose(rgb, obj)  # the identity transform before training, as without the input
+
+
 # ----------------------------------------------------------------------------- compose at 1024 px
 @pytest.mark.parametrize("bias", [(0.0, 0.0, 0.0), (0.1, 0.0, -0.05)])
 def test_compose_keeps_fine_detail_of_an_object_larger_than_the_crop(bias):

@@ -16,6 +16,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .masks import neighbourhood_max
+
 __all__ = ["reinhard_transfer", "rgb_to_lab", "lab_to_rgb", "tone_curves", "smooth_gain", "border_difference"]
 
 
@@ -152,6 +154,6 @@ def border_difference(background: Tensor, object_image: Tensor) -> Tensor:
         tensor([[0.1000, 0.1000, 0.1000]])
     """
     cut = (object_image.amax(1, keepdim=True) > 0).to(object_image.dtype)
-    border = cut * (1 + torch.nn.functional.max_pool2d(-cut, 3, 1, 1))  # the cut minus its one-pixel erosion
+    border = cut * (1 + neighbourhood_max(-cut))  # the cut minus its one-pixel (3x3) erosion
     diff = (object_image - background).masked_fill(border == 0, float("nan")).flatten(2)
     return diff.nanmedian(-1).values.nan_to_num(0.0)

@@ -83,11 +83,12 @@ def load_photos(path: str | Path = POLYGONS) -> list[Photo]:
 
 
 def paste_network_layer(pipe: Pipeline, background: Tensor, image: Tensor, mask: Tensor) -> Tensor:
-    """AMICO Algorithm 1 as written: f_comp's RGBA on the object's crop at the network's side, pasted back
-    upsampled (RGB and alpha), and blended: what the pipeline did before its full-resolution edits."""
+    """AMICO Algorithm 1 as written: f_comp's RGBA on the object's crop at the network's side (the cut made
+    there, as training makes it), pasted back upsampled (RGB and alpha), and blended: what the pipeline did
+    before its full-resolution edits."""
     system = pipe.components["compositor"]
     win = Window.around(mask, pipe.input_sizes["compositor"], pipe.enlarge["compositor"])
-    out = pipe.run(system.compose, win.net(background)[None], win.net(image * mask)[None])
+    out = pipe.run(system.compose, win.net(background)[None], win.net_cut(image, mask)[None])
     rgb = win.paste(upsample(out["rgb"][0], win.side), torch.zeros_like(background))
     alpha = win.paste(upsample(out["alpha"][0], win.side), torch.zeros_like(mask))
     return alpha * rgb + (1 - alpha) * background

@@ -7,6 +7,7 @@ import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from conftest import known_compositor
+from torch.utils.data import default_collate
 
 from amodal_compose import Pipeline
 from amodal_compose.algorithms import pcnet as pcnet_algorithms
@@ -135,6 +136,31 @@ def test_pcnet_c_pairs_erase_the_overlap():
     assert hole.sum() > 0 and (hole * item[Keys.MODAL_MASK]).sum() == 0
     assert torch.equal(item[Keys.IMAGE] * hole, torch.zeros_like(item[Keys.IMAGE]))
     assert torch.equal(item[Keys.IMAGE] * (1 - hole), item[Keys.TARGET] * (1 - hole))
+    batch = default_collate([item])
+    assert torch.equal(PCNetCSystem.truth(batch), batch[Keys.TARGET])  # an erasure pair's truth is its crop
+
+
+def test_pcnet_c_trains_on_real_occlusions_with_the_scene_as_truth():
+    """``train_occlusion="real"``: the training scenes' own occlusions, new draws each epoch; the losses
+    compare against the scene with the object's hidden part filled in, not the object alone."""
+    dm = PCNetCDataModule(**DM, train_occlusion="real", texture="photo")
+    dm.setup("fit")
+    ds = dm.dataset("train")
+    assert len(ds) > 0 and ds.train
+    assert any(not torch.equal(ds[(0, i)][Keys.IMAGE], ds[(1, i)][Keys.IMAGE]) for i in range(min(len(ds), 8)))
+    item = ds[(0, 0)]
+    hole, outside = item[Keys.INVISIBLE_MASK], 1 - item[Keys.AMODAL_MASK]
+    truth = PCNetCSystem.truth(default_collate([item]))[0]
+    assert torch.equal(truth * hole, item[Keys.TARGET] * hole)  # the hidden part's true content
+    assert torch.equal(truth * outside, item[Keys.IMAGE] * outside) and (item[Keys.IMAGE] * outside).any()
+    system = tiny_c()
+    pl.Trainer(max_steps=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+               enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0).fit(system, dm)  # fmt: skip
+    assert all(torch.isfinite(p).all() for p in system.parameters())
+    with pytest.raises(ValueError, match="train_occlusion='real' needs known hidden content"):
+        PCNetCDataModule(**DM, source="cocoa", train_occlusion="real")
+    with pytest.raises(ValueError, match="train_occlusion must be"):
+        PCNetCDataModule(**DM, train_occlusion="erased")
 
 
 # ----------------------------------------------------------------------------- ordering and amodal masks

@@ -9,7 +9,10 @@ occlusions of held-out synthetic scenes, whose hidden content is known (AMICO Ta
 * ``pcnet_c``: ``pcnet_c (paper)`` (PCNet eq. 2, the hole zeroed; recipe ``pcnet_c_paper.yaml``), then
   ``pcnet_c (paper, no known-pixel L1)`` (recipe ``pcnet_c_paper_novalid.yaml``: Liu et al.'s L1 on the
   known pixels, which the composite discards, dropped), then ``pcnet_c (Telea prior)`` (recipe
-  ``pcnet_c.yaml``: the hole pre-filled by Telea), its gain over Telea, then the classical fills.
+  ``pcnet_c.yaml``: the hole pre-filled by Telea), then ``pcnet_c (Telea prior, trained on the world's
+  occlusions)`` (recipe ``pcnet_c_real.yaml``: trained on the training scenes' own occlusions, whose
+  hidden content the synthetic world knows, instead of PCNet's erasures), their gains over Telea, then
+  the classical fills.
 """
 
 from ..baselines import BASELINES
@@ -23,25 +26,30 @@ class PriorTask(LearnedTask):
     (recipe ``<stem>.yaml``, row ``"<method> (<label>)"``), both scored on the same items: their rows, the
     classical fills once, and the second's gain over ``prior``, the fill it starts from. ``changes`` are
     ``(recipe suffix, label)`` pairs: the paper's recipe with one change each (recipe
-    ``<stem>_paper_<suffix>.yaml``, row ``"<method> (paper, <label>)"``), listed after the paper's row."""
+    ``<stem>_paper_<suffix>.yaml``, row ``"<method> (paper, <label>)"``), listed after the paper's row;
+    ``variants`` the same for the prior's recipe (``<stem>_<suffix>.yaml``, row
+    ``"<method> (<label>, <variant label>)"``, with its own gain over ``prior``)."""
 
     def __init__(
-        self, name: str, stem: str, method: str, label: str, prior: str, changes=(), aliases=()
+        self, name: str, stem: str, method: str, label: str, prior: str, changes=(), variants=(), aliases=()
     ) -> None:  # fmt: skip
-        self.learned, self.prior = f"{method} ({label})", prior
-        paper = [Recipe(f"{stem}_paper.yaml", rename=((method, f"{method} (paper)"),))]
-        paper += [Recipe(f"{stem}_paper_{suffix}.yaml", rename=((method, f"{method} (paper, {change})"),),
-                         drop=CLASSICAL) for suffix, change in changes]  # fmt: skip
-        super().__init__(name, paper + [Recipe(f"{stem}.yaml", rename=((method, self.learned),), drop=CLASSICAL)],
-                         aliases)  # fmt: skip
+        self.prior = prior
+        self.learned = [f"{method} ({label})", *(f"{method} ({label}, {v})" for _, v in variants)]
+        recipes = [Recipe(f"{stem}_paper.yaml", rename=((method, f"{method} (paper)"),))]
+        files = [f"{stem}_paper_{suffix}.yaml" for suffix, _ in changes] + [f"{stem}.yaml"]
+        files += [f"{stem}_{suffix}.yaml" for suffix, _ in variants]
+        rows = [f"{method} (paper, {change})" for _, change in changes] + self.learned
+        recipes += [Recipe(f, rename=((method, row),), drop=CLASSICAL) for f, row in zip(files, rows)]
+        super().__init__(name, recipes, aliases)
 
     def run(self, ctx: BenchContext) -> list[dict]:
         rows = super().run(ctx)
-        return order_rows(rows + gain_rows(rows, self.learned, self.prior))
+        return order_rows(rows + [g for learned in self.learned for g in gain_rows(rows, learned, self.prior)])
 
 
 CONTENT = PriorTask("content_completion", "content_completion", "f_content", "held-out prior", "held-out blend",
                     aliases=("content",))  # fmt: skip
 PCNET_C = PriorTask("pcnet_c", "pcnet_c", "pcnet_c", "Telea prior", "telea",
-                    changes=(("novalid", "no known-pixel L1"),), aliases=("pcnetc",))  # fmt: skip
+                    changes=(("novalid", "no known-pixel L1"),),
+                    variants=(("real", "trained on the world's occlusions"),), aliases=("pcnetc",))  # fmt: skip
 TASK = CONTENT

@@ -481,6 +481,9 @@ class PCNetCDataModule(SceneDataModule):
     Args:
         crop_size: network input side.
         eraser_range, jitter: see :class:`PCNetMDataModule`.
+        train_occlusion: ``"simulated"`` (PCNet's self-supervised erasures) or ``"real"`` (not in the paper;
+            synthetic only): training items are the training scenes' own occlusions, whose hidden content
+            the synthetic world knows (:class:`~amodal_compose.data.pairs.RealOcclusions`, augmented).
         eval_occlusion: ``"real"`` (:class:`~amodal_compose.data.pairs.RealOcclusions`, synthetic only) or
             ``"simulated"``.
         enlarge, hidden_range: the real occlusions' crop enlargement and hidden share (as
@@ -491,18 +494,23 @@ class PCNetCDataModule(SceneDataModule):
     def __init__(
         self, crop_size: int = 64, eraser_range: tuple[float, float] = (0.05, 0.7),
         jitter: tuple[float, float] = (0.2, 0.1), eval_occlusion: Literal["simulated", "real"] = "simulated",
-        enlarge: float = 1.2, hidden_range: tuple[float, float] = (0.1, 0.9), **kwargs,
+        enlarge: float = 1.2, hidden_range: tuple[float, float] = (0.1, 0.9),
+        train_occlusion: Literal["simulated", "real"] = "simulated", **kwargs,
     ) -> None:  # fmt: skip
         super().__init__(**kwargs)
-        if eval_occlusion == "real" and self.source != "synthetic":
-            raise ValueError(f"eval_occlusion='real' needs known hidden content (synthetic only), not {self.source!r}")
+        for name, value in (("train_occlusion", train_occlusion), ("eval_occlusion", eval_occlusion)):
+            if value not in ("simulated", "real"):
+                raise ValueError(f"{name} must be 'simulated' or 'real', got {value!r}")
+            if value == "real" and self.source != "synthetic":
+                raise ValueError(f"{name}='real' needs known hidden content (synthetic only), not {self.source!r}")
         self.pair_args = dict(crop_size=crop_size, eraser_range=tuple(eraser_range), jitter=tuple(jitter))
         self.eval_occlusion, self.enlarge, self.hidden_range = eval_occlusion, float(enlarge), tuple(hidden_range)
+        self.train_occlusion = train_occlusion
 
     def make_dataset(self, scenes: Dataset, train: bool) -> Dataset:
-        if not train and self.eval_occlusion == "real":
+        if (self.train_occlusion if train else self.eval_occlusion) == "real":
             return RealOcclusions(scenes, self.pair_args["crop_size"], self.enlarge, self.hidden_range,
-                                  num_workers=self.num_workers)  # fmt: skip
+                                  **self.item_args(train))  # fmt: skip
         return PartialContentPairs(scenes, **self.pair_args, **self.item_args(train))
 
 

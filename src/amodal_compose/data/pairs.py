@@ -301,25 +301,27 @@ class ContentPairs(InstanceDataset):
 class RealOcclusions(InstanceDataset):
     """The real occlusions of scenes whose hidden content is known (synthetic data): every instance
     whose hidden share lies in ``hidden_range``, as a content-completion item (AMICO Table 1's
-    measure: the target is the full object layer). No random draws: the items are fixed.
+    measure: the target is the full object layer). Evaluation items are fixed; training items
+    (``train``) are drawn from the augmented scene each epoch.
 
     Args:
         scenes: scene source with layers and amodal masks.
         crop_size, enlarge: crop settings (as :class:`ContentPairs`).
         hidden_range: accepted hidden share.
         min_visible_pixels: smaller objects are not items.
-        num_workers: indexing processes.
+        train, seed, augment, num_workers: see :class:`~amodal_compose.data.datasets.InstanceDataset`.
 
     Returns (per item) the keys of :class:`ContentPairs`.
     """
 
     def __init__(
         self, scenes: SceneSource, crop_size: int = 64, enlarge: float = 1.2,
-        hidden_range: tuple[float, float] = (0.1, 0.9), min_visible_pixels: int = 16, num_workers: int = 0,
+        hidden_range: tuple[float, float] = (0.1, 0.9), min_visible_pixels: int = 16, train: bool = False,
+        seed: int = 0, augment: SceneAugment | None = None, num_workers: int = 0,
     ) -> None:  # fmt: skip
         self.crop_size, self.enlarge = int(crop_size), float(enlarge)
         self.hidden_range = (float(hidden_range[0]), float(hidden_range[1]))
-        super().__init__(scenes, min_visible_pixels=min_visible_pixels, num_workers=num_workers)
+        super().__init__(scenes, train, seed, augment, min_visible_pixels, num_workers)
 
     def eligible(self, stats: InstanceStats) -> bool:
         if not stats.has_layer or stats.amodal_pixels is None:

@@ -557,9 +557,17 @@ class PCNetCSystem(System):
             )  # fmt: skip
             return {"completed": self(x["image"], x["visible"], x["hole"])["completed"][..., :h, :w]}
 
+    @staticmethod
+    def truth(batch: dict) -> Tensor:
+        """The crop with its hole's true content: what the losses and the discriminator compare against.
+        An erasure pair's target is that crop already; a real occlusion's target is the object alone,
+        so the scene around it comes from the input."""
+        hole = batch[Keys.INVISIBLE_MASK]
+        return batch[Keys.IMAGE] * (1 - hole) + batch[Keys.TARGET] * hole
+
     def generator_losses(self, batch: dict, out: dict[str, Tensor], fake: tuple) -> dict[str, Tensor]:
         hp = self.hparams
-        target, hole = batch[Keys.TARGET], batch[Keys.INVISIBLE_MASK]
+        target, hole = self.truth(batch), batch[Keys.INVISIBLE_MASK]
         scores, fake_feats = fake
         _, real_feats = self.discriminator(target)
         valid, inside = hole_valid_l1(out["raw"], target, hole)
@@ -576,7 +584,7 @@ class PCNetCSystem(System):
     def training_step(self, batch: dict, batch_idx: int) -> Tensor:
         opt_g, opt_d = self.optimizers()
         out = self(batch[Keys.IMAGE], batch[Keys.MODAL_MASK], batch[Keys.INVISIBLE_MASK])
-        real_scores, _ = self.discriminator(batch[Keys.TARGET])
+        real_scores, _ = self.discriminator(self.truth(batch))
         fake_scores, _ = self.discriminator(out["completed"].detach())
         d_loss = hinge_discriminator_loss(real_scores, fake_scores)
         opt_d.zero_grad(set_to_none=True)

@@ -154,6 +154,10 @@ def test_pcnet_c_trains_on_real_occlusions_with_the_scene_as_truth():
     assert torch.equal(truth * hole, item[Keys.TARGET] * hole)  # the hidden part's true content
     assert torch.equal(truth * outside, item[Keys.IMAGE] * outside) and (item[Keys.IMAGE] * outside).any()
     system = tiny_c()
+    batch = default_collate([ds[(0, i)] for i in range(min(len(ds), 4))])
+    perfect = PCNetCSystem.truth(batch)  # an output equal to the truth has no L1 left, known pixels or hole
+    terms = system.generator_losses(batch, {"raw": perfect, "completed": perfect}, system.discriminator(perfect))
+    assert float(terms["valid"]) == 0.0 and float(terms["hole"]) == 0.0
     pl.Trainer(max_steps=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0).fit(system, dm)  # fmt: skip
     assert all(torch.isfinite(p).all() for p in system.parameters())

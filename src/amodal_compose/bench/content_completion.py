@@ -33,13 +33,12 @@ class PriorTask(LearnedTask):
     def __init__(
         self, name: str, stem: str, method: str, label: str, prior: str, changes=(), variants=(), aliases=()
     ) -> None:  # fmt: skip
-        self.prior = prior
-        self.learned = [f"{method} ({label})", *(f"{method} ({label}, {v})" for _, v in variants)]
+        learned = [(f"{stem}.yaml", f"{method} ({label})")]
+        learned += [(f"{stem}_{suffix}.yaml", f"{method} ({label}, {v})") for suffix, v in variants]
+        changed = [(f"{stem}_paper_{suffix}.yaml", f"{method} (paper, {c})") for suffix, c in changes]
+        self.prior, self.learned = prior, [row for _, row in learned]
         recipes = [Recipe(f"{stem}_paper.yaml", rename=((method, f"{method} (paper)"),))]
-        files = [f"{stem}_paper_{suffix}.yaml" for suffix, _ in changes] + [f"{stem}.yaml"]
-        files += [f"{stem}_{suffix}.yaml" for suffix, _ in variants]
-        rows = [f"{method} (paper, {change})" for _, change in changes] + self.learned
-        recipes += [Recipe(f, rename=((method, row),), drop=CLASSICAL) for f, row in zip(files, rows)]
+        recipes += [Recipe(file, rename=((method, row),), drop=CLASSICAL) for file, row in changed + learned]
         super().__init__(name, recipes, aliases)
 
     def run(self, ctx: BenchContext) -> list[dict]:

@@ -278,15 +278,17 @@ def test_cosine_tail_holds_then_decays_with_torch_schedulers():
         System.cosine_tail(opt, total=8, start=1.0, final_factor=0.1)
 
 
-def test_the_content_gan_steps_its_schedulers_once_per_batch_and_resumes_them(tmp_path, monkeypatch):
-    """Manual optimisation: ContentSystem steps both schedulers itself; a run ends at the final factor and
-    a checkpoint carries the schedulers' state."""
+@pytest.mark.parametrize("configs", [("content/synthetic.yaml", "debug/tiny_content.yaml"),
+                                     ("bench/pcnet_c_real.yaml", "debug/tiny_data.yaml")], ids=["content", "pcnet_c"])
+def test_the_gans_step_their_schedulers_once_per_batch_and_resume_them(tmp_path, monkeypatch, configs):
+    """Manual optimisation: ContentSystem and PCNetCSystem step both schedulers themselves; a run ends at
+    the final factor and a checkpoint carries the schedulers' state."""
     from amodal_compose.lightning_cli import run_lightning_cli
 
     monkeypatch.chdir(tmp_path)
-    configs = Path(__file__).resolve().parents[1] / "lightning_configs"
-    cli = run_lightning_cli(["fit", "--config", str(configs / "content" / "synthetic.yaml"), "--config",
-                             str(configs / "debug" / "tiny_content.yaml"), "--model.init_args.cosine_tail",
+    root = Path(__file__).resolve().parents[1] / "lightning_configs"
+    cli = run_lightning_cli(["fit", "--config", str(root / configs[0]), "--config", str(root / configs[1]),
+                             "--trainer.max_steps", "8", "--model.init_args.cosine_tail",
                              "[0.5, 0.1]", "--trainer.limit_train_batches", "8", "--trainer.logger", "false",
                              "--trainer.callbacks", "[]", "--trainer.enable_checkpointing", "false"])  # fmt: skip
     base = cli.model.hparams.lr if cli.model.factories[0] is None else None

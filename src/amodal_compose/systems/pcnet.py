@@ -485,6 +485,9 @@ class PCNetCSystem(System):
         lambda_adv: weight of the adversarial term (0.1, as EdgeConnect's image inpainter).
         lr, betas: Adam for both networks when no factories are given (PCNet: 1e-4).
         generator_optimizer, discriminator_optimizer: optional factories.
+        cosine_tail: ``(start, final_factor)``: both rates held for the first ``start`` share of the run,
+            then decayed along a half cosine to ``final_factor`` times their value (not in the paper;
+            a short run ends less noisy). ``None``: constant.
         prefill: ``"none"`` (the paper: the hole is invalid to the partial convolutions) or ``"telea"``
             (not in the paper): the hole is pre-filled by Telea from the instance's visible pixels (the
             ``telea`` baseline's fill; from all known pixels when nothing is visible, as when the
@@ -510,6 +513,7 @@ class PCNetCSystem(System):
         generator_optimizer: OptimizerFactory | None = None,
         discriminator_optimizer: OptimizerFactory | None = None,
         prefill: Literal["none", "telea"] = "none",
+        cosine_tail: tuple[float, float] | None = None,
     ) -> None:
         super().__init__()
         if prefill not in ("none", "telea"):
@@ -595,6 +599,9 @@ class PCNetCSystem(System):
         self.manual_backward(terms["loss"])
         opt_g.step()
         opt_d.zero_grad(set_to_none=True)
+        schedulers = self.lr_schedulers()  # manual optimisation steps them too: once per batch
+        for scheduler in schedulers if isinstance(schedulers, list) else [schedulers] if schedulers else []:
+            scheduler.step()
         n = len(out["raw"])
         self.log("train/g_loss", terms["loss"], prog_bar=True, batch_size=n)
         self.log("train/d_loss", d_loss, prog_bar=True, batch_size=n)
@@ -623,7 +630,11 @@ class PCNetCSystem(System):
         hp = self.hparams
         g = self.make_optimizer(self.generator.parameters(), self.factories[0], hp.lr, hp.betas)
         d = self.make_optimizer(self.discriminator.parameters(), self.factories[1], hp.lr, hp.betas)
-        return [g, d]
+        if not hp.get("cosine_tail") or self.trainer.max_steps == 0:  # 0 steps: nothing to schedule
+            return [g, d]
+        batches = int(self.trainer.max_steps) // 2  # max_steps counts both optimisers' steps
+        start, final = hp.cosine_tail
+        return [g, d], [self.cosine_tail(opt, batches, start, final) for opt in (g, d)]
 
     def log_images(self, batch: dict) -> dict[str, Tensor]:
         out = self(batch[Keys.IMAGE], batch[Keys.MODAL_MASK], batch[Keys.INVISIBLE_MASK])

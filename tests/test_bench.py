@@ -142,6 +142,10 @@ def test_content_task_runs_and_a_rerun_with_the_same_seed_repeats_it(tmp_path):
     assert scores(first) == scores(second)
     pcnet_c = {r["method"] for r in run_bench("pcnetc", tmp_path / "c", **kwargs)}
     assert {"pcnet_c (paper)", "pcnet_c (Telea prior)", "gain of pcnet_c (Telea prior) over telea"} <= pcnet_c
+    real = run_bench("pcnetc_real", tmp_path / "d", **kwargs)  # no paper's row: its one recipe scores Telea
+    row = "pcnet_c (Telea prior, trained on the world's occlusions)"
+    assert {row, "telea", "mean_fill", f"gain of {row} over telea"} <= {r["method"] for r in real}
+    assert "pcnet_c (paper)" not in {r["method"] for r in real}
 
 
 def test_report_replaces_only_the_rerun_tasks(tmp_path):

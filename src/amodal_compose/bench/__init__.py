@@ -29,7 +29,8 @@ __all__ = ["TASKS", "ALIASES", "run_bench", "resolve_tasks"]
 TASKS: dict[str, Task] = {
     t.name: t
     for t in (amodal_mask.TASK, amodal_vae.TASK, amodal_vae.ABLATIONS_TASK, composition.TASK,
-              content_completion.CONTENT, content_completion.PCNET_C, ordering.TASK, object_removal.TASK,
+              content_completion.CONTENT, content_completion.PCNET_C, content_completion.PCNET_C_REAL,
+              ordering.TASK, object_removal.TASK,
               data.TASK, pipeline_speed.TASK, deocclusion_speed.TASK, real_photos.TASK)
 }
 

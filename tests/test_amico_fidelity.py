@@ -92,6 +92,23 @@ def test_unchanged_pairs_need_no_change_and_leave_the_other_draws_alone():
         CompositionPairs(scenes, 64, unchanged_cut="loose")
 
 
+def test_exact_share_cuts_changed_and_unchanged_pairs_with_the_visible_mask():
+    """``exact_share`` (not in the paper): the cut is the visible mask, the colour change as drawn."""
+    scenes = SyntheticScenes(6, 64, "val")
+    eq5 = CompositionPairs(scenes, 64, min_dilation=10, max_dilation=10, train=True)
+    exact = CompositionPairs(scenes, 64, min_dilation=10, max_dilation=10, exact_share=1.0, train=True)
+    for index in range(3):
+        a, e = eq5[index], exact[index]
+        assert torch.equal(e[Keys.OBJECT_MASK], e[Keys.MODAL_MASK])
+        assert not torch.equal(a[Keys.OBJECT_MASK], a[Keys.MODAL_MASK])  # the coarse cut otherwise
+        # the same recoloured object, cut by the visible mask instead
+        torch.testing.assert_close(e[Keys.OBJECT_IMAGE], a[Keys.OBJECT_IMAGE] * e[Keys.MODAL_MASK])
+    none = CompositionPairs(scenes, 64, exact_share=0.0, train=True)
+    assert torch.equal(none[0][Keys.OBJECT_MASK], CompositionPairs(scenes, 64, train=True)[0][Keys.OBJECT_MASK])
+    with pytest.raises(ValueError, match="exact_share"):
+        CompositionPairs(scenes, 64, exact_share=1.5)
+
+
 def test_affine_color_head_starts_as_the_identity_and_learns():
     net = CompositionNet(**TINY, color_head="affine")
     bg, obj = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)

@@ -145,6 +145,15 @@ def test_border_difference_reads_the_change_on_the_cuts_ring():
     assert net.state_dict()["unet.encoder.0.0.weight"].shape[1] == 9  # background, object, the difference
     rgb, _ = net(bg, obj)
     assert torch.allclose(rgb, obj)  # the identity transform before training, as without the input
+    # the spread: zero on a ring of the background under one change, large on an object's own edge
+    assert torch.allclose(border_difference(bg, changed, spread=True)[:, 3:], torch.zeros(2, 3), atol=1e-6)
+    exact = torch.zeros_like(obj)
+    exact[..., 9:23, 9:23] = obj[..., 9:23, 9:23]  # cut on the object's outline: no ring
+    assert float(border_difference(bg, exact, spread=True)[:, 3:].min()) > 0.05
+    spread = CompositionNet(**TINY, color_head="affine", ring_input=True, ring_spread=True)
+    assert spread.state_dict()["unet.encoder.0.0.weight"].shape[1] == 12
+    with pytest.raises(ValueError, match="ring_input"):
+        CompositionNet(**TINY, ring_spread=True)
 
 
 # ----------------------------------------------------------------------------- compose at 1024 px

@@ -333,6 +333,8 @@ class CompositionDataModule(SceneDataModule):
             network learns to leave a correct object alone (not in the paper; see
             :class:`~amodal_compose.data.pairs.CompositionPairs`). Validation and test keep the eq. 5
             pairs.
+        exact_share: the share of training pairs, changed or not, cut with the visible mask itself
+            (not in the paper; validation and test keep eq. 5's coarse cuts).
         **kwargs: the scene-source and loader arguments of :class:`SceneDataModule`.
 
     Example:
@@ -356,6 +358,7 @@ class CompositionDataModule(SceneDataModule):
         eval_color_strength: tuple[float, float] = (1.0, 1.0),
         unchanged_share: float = 0.0,
         unchanged_cut: Literal["ring", "exact"] = "ring",
+        exact_share: float = 0.0,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
@@ -370,13 +373,14 @@ class CompositionDataModule(SceneDataModule):
         self.color_change = {True: color_change, False: eval_color_change}
         self.unchanged_share = {True: float(unchanged_share), False: 0.0}
         self.unchanged_cut = unchanged_cut
+        self.exact_share = {True: float(exact_share), False: 0.0}
 
     def make_dataset(self, scenes: Dataset, train: bool) -> Dataset:
         lo, hi = self.dilation[train]
         return CompositionPairs(
             scenes, **self.pair_args, min_dilation=lo, max_dilation=hi, color_change=self.color_change[train],
             color_strength=self.color_strength[train], unchanged_share=self.unchanged_share[train],
-            unchanged_cut=self.unchanged_cut, **self.item_args(train),
+            unchanged_cut=self.unchanged_cut, exact_share=self.exact_share[train], **self.item_args(train),
         )  # fmt: skip
 
 

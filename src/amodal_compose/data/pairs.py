@@ -121,6 +121,9 @@ class CompositionPairs(InstanceDataset):
             ``"unchanged"``), the other draws are unaffected.
         unchanged_cut: the cut of those items: ``"ring"``, the coarse cut (its ring is the true
             background), or ``"exact"``, the visible mask itself (no cut to fix either).
+        exact_share: the share of items, changed or not, cut with the visible mask itself (not in the
+            paper; drawn per item, purpose ``"exact"``): users' masks are often exact, and then the
+            cut's border is the object's own edge, not a ring of its background.
         min_visible_pixels: instances with fewer visible pixels are not items.
         train, seed, augment, num_workers: see :class:`~amodal_compose.data.datasets.InstanceDataset`.
 
@@ -141,6 +144,7 @@ class CompositionPairs(InstanceDataset):
         color_strength: tuple[float, float] = (1.0, 1.0),
         unchanged_share: float = 0.0,
         unchanged_cut: Literal["ring", "exact"] = "ring",
+        exact_share: float = 0.0,
         min_visible_pixels: int = 16,
         train: bool = False,
         seed: int = 0,
@@ -150,6 +154,9 @@ class CompositionPairs(InstanceDataset):
         if not 0.0 <= unchanged_share <= 1.0:
             raise ValueError(f"unchanged_share must lie in [0, 1], got {unchanged_share}")
         self.unchanged_share = float(unchanged_share)
+        if not 0.0 <= exact_share <= 1.0:
+            raise ValueError(f"exact_share must lie in [0, 1], got {exact_share}")
+        self.exact_share = float(exact_share)
         if unchanged_cut not in ("ring", "exact"):
             raise ValueError(f"unchanged_cut must be 'ring' or 'exact', got {unchanged_cut!r}")
         self.unchanged_cut = unchanged_cut
@@ -195,6 +202,8 @@ class CompositionPairs(InstanceDataset):
                 cut = m_c
         else:
             recoloured = crop_square(random_color_change(image, ref, self.color_change, g, strength), box, s)
+        if self.exact_share > 0 and float(torch.rand(1, generator=draws.generator("exact"))) < self.exact_share:
+            cut = m_c
         return {
             Keys.BACKGROUND: bg_c,
             Keys.OBJECT_IMAGE: recoloured * cut,

@@ -100,6 +100,9 @@ class CompositionNet(RecordedInit):
             median of ``I_c - background`` over the cut's outermost pixels, as three constant channels.
             Where the cut carries a ring of the background (eq. 5's coarse cut) it measures the colour
             change directly (zero when nothing changed); the network learns how far to trust it.
+        ring_spread: with ``ring_input``, three more constant channels: the median absolute deviation
+            of those differences (not in the paper), which tells a ring of the background (one change,
+            a small spread) from an exact cut's border, the object's own edge (a large one).
 
     Shape:
         background, object_image ``(B, 3, H, W)`` -> ``(I_out (B, 3, H, W), alpha (B, 1, H, W))``,
@@ -121,16 +124,19 @@ class CompositionNet(RecordedInit):
         color_head: Literal["rgb", "affine"] = "rgb",
         transform_stride: int = 1,
         ring_input: bool = False,
+        ring_spread: bool = False,
     ) -> None:
         super().__init__()
         self.record_init(locals())
-        self.ring_input = bool(ring_input)
+        self.ring_input, self.ring_spread = bool(ring_input), bool(ring_spread)
+        if self.ring_spread and not self.ring_input:
+            raise ValueError("ring_spread adds to the border input: set ring_input=True too")
         if color_head not in ("rgb", "affine"):
             raise ValueError(f"color_head must be 'rgb' or 'affine', got {color_head!r}")
         if int(transform_stride) < 1:
             raise ValueError(f"transform_stride must be >= 1, got {transform_stride}")
         self.color_head, self.transform_stride = color_head, int(transform_stride)
-        inputs = 9 if self.ring_input else 6
+        inputs = 6 + 3 * self.ring_input + 3 * self.ring_spread
         self.unet = UNet(inputs, 4 if color_head == "rgb" else 13, widths, bottleneck, input_skip=input_skip)
         if color_head == "affine":  # the 12 transform outputs start at 0: the identity transform
             head = self.unet.head[-1]
@@ -157,7 +163,8 @@ class CompositionNet(RecordedInit):
         check_same_size(background=background, object_image=object_image)
         inputs = [background, object_image]
         if self.ring_input:
-            inputs.append(border_difference(background, object_image)[..., None, None].expand_as(background))
+            ring = border_difference(background, object_image, spread=self.ring_spread)
+            inputs.append(ring[..., None, None].expand(-1, -1, *background.shape[-2:]))
         out = self.unet(torch.cat(inputs, 1))
         alpha = tanh_to_unit(out[:, -1:])
         if self.color_head == "rgb":

@@ -141,10 +141,12 @@ def smooth_gain(image: Tensor, grid: Tensor) -> Tensor:
     return out[0] if single else out
 
 
-def border_difference(background: Tensor, object_image: Tensor) -> Tensor:
+def border_difference(background: Tensor, object_image: Tensor, spread: bool = False) -> Tensor:
     """The per-channel median of ``object_image - background`` over the cut's outermost pixels, ``(B, 3)``
     (zero for an empty cut). The cut is where ``object_image`` is not black; its outermost pixels are
-    those with a pixel outside the cut among their 8 neighbours.
+    those with a pixel outside the cut among their 8 neighbours. ``spread=True`` appends the median
+    absolute deviation of those differences, ``(B, 6)``: small where the border is a ring of the
+    background under one colour change, large where it is the object's own edge.
 
     Example:
         >>> bg = torch.full((1, 3, 8, 8), 0.5)
@@ -156,4 +158,8 @@ def border_difference(background: Tensor, object_image: Tensor) -> Tensor:
     cut = (object_image.amax(1, keepdim=True) > 0).to(object_image.dtype)
     border = cut * (1 + neighbourhood_max(-cut))  # the cut minus its one-pixel (3x3) erosion
     diff = (object_image - background).masked_fill(border == 0, float("nan")).flatten(2)
-    return diff.nanmedian(-1).values.nan_to_num(0.0)
+    median = diff.nanmedian(-1).values
+    if not spread:
+        return median.nan_to_num(0.0)
+    mad = (diff - median[..., None]).abs().nanmedian(-1).values
+    return torch.cat([median, mad], 1).nan_to_num(0.0)

@@ -146,6 +146,12 @@ class System(pl.LightningModule):
             sched.CosineAnnealingLR(optimizer, T_max=max(total - held, 1), eta_min=lr * final_factor),
         ], milestones=[held])  # fmt: skip
 
+    def step_schedulers(self) -> None:
+        """Step every learning-rate scheduler once: systems with manual optimisation call it per batch."""
+        schedulers = self.lr_schedulers()
+        for scheduler in schedulers if isinstance(schedulers, list) else [schedulers] if schedulers else []:
+            scheduler.step()
+
     def setup_evaluation(self, methods: Iterable[str], factory: Callable, main_metric: str) -> None:
         """One :class:`~amodal_compose.metrics.MethodMetrics` per stage over ``methods``."""
         self.methods = tuple(methods)

@@ -213,9 +213,7 @@ class ContentSystem(System):
         self.manual_backward(terms["loss"])
         opt_g.step()
         opt_d.zero_grad(set_to_none=True)
-        schedulers = self.lr_schedulers()  # manual optimisation steps them too: once per batch
-        for scheduler in schedulers if isinstance(schedulers, list) else [schedulers] if schedulers else []:
-            scheduler.step()
+        self.step_schedulers()  # manual optimisation steps them too: once per batch
         n = len(v)
         self.log("train/g_loss", terms["loss"], prog_bar=True, batch_size=n)
         self.log_dict({f"train/{k}": val for k, val in terms.items() if k != "loss"}, batch_size=n)

@@ -599,9 +599,7 @@ class PCNetCSystem(System):
         self.manual_backward(terms["loss"])
         opt_g.step()
         opt_d.zero_grad(set_to_none=True)
-        schedulers = self.lr_schedulers()  # manual optimisation steps them too: once per batch
-        for scheduler in schedulers if isinstance(schedulers, list) else [schedulers] if schedulers else []:
-            scheduler.step()
+        self.step_schedulers()  # manual optimisation steps them too: once per batch
         n = len(out["raw"])
         self.log("train/g_loss", terms["loss"], prog_bar=True, batch_size=n)
         self.log("train/d_loss", d_loss, prog_bar=True, batch_size=n)

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from amodal_compose.bench import ALIASES, TASKS, resolve_tasks, run_bench
+from amodal_compose.bench.content_completion import PriorTask
 from amodal_compose.bench.runner import (
     BenchContext,
     find_recipes,
@@ -146,6 +147,8 @@ def test_content_task_runs_and_a_rerun_with_the_same_seed_repeats_it(tmp_path):
     row = "pcnet_c (Telea prior, trained on the world's occlusions)"
     assert {row, "telea", "mean_fill", f"gain of {row} over telea"} <= {r["method"] for r in real}
     assert "pcnet_c (paper)" not in {r["method"] for r in real}
+    with pytest.raises(ValueError, match="paper=True"):  # a change to the paper's recipe needs its row
+        PriorTask("x", "pcnet_c", "pcnet_c", "Telea prior", "telea", changes=(("novalid", "l1"),), paper=False)
 
 
 def test_report_replaces_only_the_rerun_tasks(tmp_path):

@@ -27,28 +27,25 @@ class PriorTask(LearnedTask):
     (recipe ``<stem>.yaml``, row ``"<method> (<label>)"``), both scored on the same items: their rows, the
     classical fills once, and the second's gain over ``prior``, the fill it starts from. ``changes`` are
     ``(recipe suffix, label)`` pairs: the paper's recipe with one change each (recipe
-    ``<stem>_paper_<suffix>.yaml``, row ``"<method> (paper, <label>)"``), listed after the paper's row;
-    ``variants`` the same for the prior's recipe (``<stem>_<suffix>.yaml``, row
-    ``"<method> (<label>, <variant label>)"``, with its own gain over ``prior``). ``paper=False``: the
-    prior's recipe alone (no paper's row), which then scores the classical fills."""
+    ``<stem>_paper_<suffix>.yaml``, row ``"<method> (paper, <label>)"``), listed after the paper's row.
+    ``paper=False``: the prior's recipe alone (no paper's row), which then scores the classical fills."""
 
     def __init__(
-        self, name: str, stem: str, method: str, label: str, prior: str, changes=(), variants=(), aliases=(),
-        paper: bool = True,
+        self, name: str, stem: str, method: str, label: str, prior: str, changes=(), aliases=(), paper: bool = True,
     ) -> None:  # fmt: skip
-        learned = [(f"{stem}.yaml", f"{method} ({label})")]
-        learned += [(f"{stem}_{suffix}.yaml", f"{method} ({label}, {v})") for suffix, v in variants]
-        changed = [(f"{stem}_paper_{suffix}.yaml", f"{method} (paper, {c})") for suffix, c in changes]
-        self.prior, self.learned = prior, [row for _, row in learned]
+        if changes and not paper:
+            raise ValueError("changes are made to the paper's recipe: they need paper=True")
+        self.learned, self.prior = f"{method} ({label})", prior
         recipes = [Recipe(f"{stem}_paper.yaml", rename=((method, f"{method} (paper)"),))] if paper else []
+        recipes += [Recipe(f"{stem}_paper_{suffix}.yaml", rename=((method, f"{method} (paper, {change})"),),
+                           drop=CLASSICAL) for suffix, change in changes]  # fmt: skip
         # the first recipe scores the classical fills; the others are scored on the same items
-        recipes += [Recipe(file, rename=((method, row),), drop=CLASSICAL if paper or n else ())
-                    for n, (file, row) in enumerate(changed + learned)]  # fmt: skip
+        recipes.append(Recipe(f"{stem}.yaml", rename=((method, self.learned),), drop=CLASSICAL if paper else ()))
         super().__init__(name, recipes, aliases)
 
     def run(self, ctx: BenchContext) -> list[dict]:
         rows = super().run(ctx)
-        return order_rows(rows + [g for learned in self.learned for g in gain_rows(rows, learned, self.prior)])
+        return order_rows(rows + gain_rows(rows, self.learned, self.prior))
 
 
 CONTENT = PriorTask("content_completion", "content_completion", "f_content", "held-out prior", "held-out blend",

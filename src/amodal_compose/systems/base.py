@@ -146,6 +146,17 @@ class System(pl.LightningModule):
             sched.CosineAnnealingLR(optimizer, T_max=max(total - held, 1), eta_min=lr * final_factor),
         ], milestones=[held])  # fmt: skip
 
+    def with_cosine_tail(self, optimizers: list[torch.optim.Optimizer], batches: Callable[[int], int]):
+        """``optimizers`` as ``configure_optimizers`` returns them, each with a :meth:`cosine_tail` when the
+        ``cosine_tail`` hyperparameter sets one; ``batches`` maps the trainer's ``max_steps`` to the
+        scheduler steps of the run (read only then: without a tail no trainer is needed)."""
+        tail = self.hparams.get("cosine_tail")
+        if not tail or self.trainer.max_steps == 0:  # 0 steps: nothing to schedule
+            return optimizers
+        start, final = tail
+        total = batches(int(self.trainer.max_steps))
+        return optimizers, [self.cosine_tail(opt, total, start, final) for opt in optimizers]
+
     def step_schedulers(self) -> None:
         """Step every learning-rate scheduler once: systems with manual optimisation call it per batch."""
         schedulers = self.lr_schedulers()

@@ -240,13 +240,9 @@ class ContentSystem(System):
         hp = self.hparams
         g = self.make_optimizer(self.generator.parameters(), self.factories[0], hp.lr, hp.betas)
         d = self.make_optimizer(self.critic.parameters(), self.factories[1], hp.lr, hp.betas)
-        if not hp.get("cosine_tail") or self.trainer.max_steps == 0:  # 0 steps: nothing to schedule
-            return [g, d]
         # max_steps counts both optimisers' steps: one per warm-up batch, two per batch after it
-        max_steps, warmup = int(self.trainer.max_steps), int(hp.warmup_steps)
-        batches = min(warmup, max_steps) + max(max_steps - warmup, 0) // 2
-        start, final = hp.cosine_tail
-        return [g, d], [self.cosine_tail(opt, batches, start, final) for opt in (g, d)]
+        warmup = int(hp.warmup_steps)
+        return self.with_cosine_tail([g, d], lambda steps: min(warmup, steps) + max(steps - warmup, 0) // 2)
 
     def log_images(self, batch: dict) -> dict[str, Tensor]:
         t, v, i = batch[Keys.TARGET], batch[Keys.MODAL_MASK], batch[Keys.INVISIBLE_MASK]

@@ -628,11 +628,7 @@ class PCNetCSystem(System):
         hp = self.hparams
         g = self.make_optimizer(self.generator.parameters(), self.factories[0], hp.lr, hp.betas)
         d = self.make_optimizer(self.discriminator.parameters(), self.factories[1], hp.lr, hp.betas)
-        if not hp.get("cosine_tail") or self.trainer.max_steps == 0:  # 0 steps: nothing to schedule
-            return [g, d]
-        batches = int(self.trainer.max_steps) // 2  # max_steps counts both optimisers' steps
-        start, final = hp.cosine_tail
-        return [g, d], [self.cosine_tail(opt, batches, start, final) for opt in (g, d)]
+        return self.with_cosine_tail([g, d], lambda steps: steps // 2)  # max_steps: both optimisers' steps
 
     def log_images(self, batch: dict) -> dict[str, Tensor]:
         out = self(batch[Keys.IMAGE], batch[Keys.MODAL_MASK], batch[Keys.INVISIBLE_MASK])
